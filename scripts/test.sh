@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the dependencies, builds gptimage for Lua 5.4 and LuaJIT, and runs
+# every test under ctest: the specs on both builds (plus the Neovim and LOVE
+# host tests on LuaJIT), the whole suite again under ASan+UBSan, the core
+# specs under valgrind, and the fuzzers for a short while.
+#   scripts/test.sh            everything
+#   scripts/test.sh quick      Lua 5.4 and LuaJIT suites only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode=${1:-all}
+jobs=$(nproc 2>/dev/null || echo 2)
+
+scripts/deps.sh
+
+run_suite() { # name, cmake args...
+  local name=$1; shift
+  echo "== $name"
+  cmake -S . -B "build/$name" "$@" >/dev/null
+  cmake --build "build/$name" -j "$jobs"
+  (cd "build/$name" && ctest --output-on-failure -j "$jobs")
+}
+
+run_suite lua5.4 -DGPTIMAGE_LUA=lua5.4
+run_suite luajit -DGPTIMAGE_LUA=luajit
+if [ "$mode" = all ]; then
+  run_suite asan -DGPTIMAGE_LUA=lua5.4 -DGPTIMAGE_SANITIZE=ON -DGPTIMAGE_HOST_TESTS=OFF
+  run_suite valgrind -DGPTIMAGE_LUA=lua5.4 -DGPTIMAGE_VALGRIND=ON -DGPTIMAGE_HOST_TESTS=OFF
+  CC=clang run_suite fuzz -DGPTIMAGE_LUA=lua5.4 -DGPTIMAGE_FUZZ=ON -DGPTIMAGE_SPECS=OFF -DGPTIMAGE_HOST_TESTS=OFF
+fi

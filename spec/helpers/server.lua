@@ -1,0 +1,329 @@
+-- Starts the fake Images API (spec/server/fake_api.py) on a free loopback
+-- port for a spec and drives its control API. Standard library, the curl
+-- CLI and lua-cjson only, so it runs unchanged on Lua 5.4 and LuaJIT.
+--
+--   local fake = require "helpers.server"
+--   local srv = fake.start{ image_bytes = 3000000, batch_polls = 1 }  -- verbose = true logs to stderr
+--   srv.port, srv.root, srv.base_url        -- base_url ends in /v1
+--   srv:fault{ action = "status", status = 500, times = 2 }
+--   srv:config{ gzip = true }   srv:reset()   srv:stats()
+--   srv:requests()   srv:last_request()   srv:image(sha256)   srv:stop()
+
+local cjson = require "cjson"
+
+local fake = {}
+
+local Server = {}
+Server.__index = Server
+
+local START_TIMEOUT = 10
+local STOP_TIMEOUT = 5
+local MAX_ARGUMENT_BODY = 65536
+
+local function shell_quote(value)
+  return "'" .. tostring(value):gsub("'", "'\\''") .. "'"
+end
+
+local function sleep(seconds)
+  os.execute(string.format("sleep %.3f", seconds))
+end
+
+-- os.execute answers differently on Lua 5.1 (a status number) and 5.2+.
+local function execute(command)
+  local first, _, code = os.execute(command)
+  if type(first) == "number" then
+    return first == 0, first
+  end
+  return first == true, code
+end
+
+local function read_file(path)
+  local handle = io.open(path, "rb")
+  if not handle then
+    return nil
+  end
+  local content = handle:read("*a")
+  handle:close()
+  return content
+end
+
+local function write_file(path, content)
+  local handle = assert(io.open(path, "wb"))
+  assert(handle:write(content))
+  assert(handle:close())
+end
+
+local function own_pid()
+  local stat = read_file("/proc/self/stat")
+  local pid = stat and tonumber(stat:match("^(%d+)"))
+  if not pid then
+    error("cannot read this process's id from /proc/self/stat", 2)
+  end
+  return pid
+end
+
+-- Gone, or a zombie nobody has reaped yet.
+local function process_gone(pid)
+  local stat = read_file("/proc/" .. pid .. "/stat")
+  if not stat then
+    return true
+  end
+  local state = stat:match("%)%s+(%a)")
+  return state == "Z" or state == "X"
+end
+
+local function temporary_path()
+  local path = os.tmpname()
+  os.remove(path)
+  return path
+end
+
+-- cjson turns JSON null into a truthy sentinel; in records, absent is nil.
+local function nulls_to_nil(record)
+  for key, value in pairs(record) do
+    if value == cjson.null then
+      record[key] = nil
+    end
+  end
+  if type(record.parts) == "table" then
+    for _, part in ipairs(record.parts) do
+      for key, value in pairs(part) do
+        if value == cjson.null then
+          part[key] = nil
+        end
+      end
+    end
+  end
+  return record
+end
+
+local function script_path()
+  local source_dir = os.getenv("GPTIMAGE_SOURCE_DIR")
+  if source_dir and source_dir ~= "" then
+    return source_dir .. "/spec/server/fake_api.py"
+  end
+  return "spec/server/fake_api.py"
+end
+
+local START_OPTIONS = { image_bytes = true, verbose = true }
+
+local function python_command()
+  local python = os.getenv("GPTIMAGE_PYTHON")
+  if not python or python == "" then
+    python = "python3"
+  end
+  return python
+end
+
+--- Start a fake server. `opts.image_bytes` makes PNG answers random noise of
+-- about that many bytes; any other field is sent to srv:config once it runs.
+function fake.start(opts)
+  opts = opts or {}
+  local python = python_command()
+  local script = script_path()
+  if not read_file(script) then
+    error("fake server script not found at " .. script
+      .. " (run from the source tree or set GPTIMAGE_SOURCE_DIR)", 2)
+  end
+  local port_file = temporary_path()
+  local log_file = port_file .. ".log"
+  local command = {
+    shell_quote(python), shell_quote(script), "--port 0",
+    "--port-file", shell_quote(port_file),
+    "--watch-pid", tostring(own_pid()),
+  }
+  if opts.image_bytes then
+    command[#command + 1] = "--image-bytes " .. string.format("%d", opts.image_bytes)
+  end
+  if opts.verbose then
+    command[#command + 1] = "--verbose"
+  end
+  local command_line = table.concat(command, " ")
+  if opts.verbose then
+    execute(command_line .. " </dev/null >/dev/null &")
+  else
+    execute(command_line .. " </dev/null >" .. shell_quote(log_file) .. " 2>&1 &")
+  end
+
+  local port, pid
+  local waited = 0
+  while waited < START_TIMEOUT do
+    local content = read_file(port_file)
+    if content then
+      port, pid = content:match("^(%d+) (%d+)\n")
+      if port then
+        break
+      end
+    end
+    -- Until it listens, the server prints nothing: any output is a failure.
+    local log = read_file(log_file) or ""
+    if log ~= "" and not opts.verbose then
+      sleep(0.2)
+      content = read_file(port_file)
+      port, pid = (content or ""):match("^(%d+) (%d+)\n")
+      break
+    end
+    sleep(0.05)
+    waited = waited + 0.05
+  end
+  if not port then
+    local log = read_file(log_file) or ""
+    os.remove(log_file)
+    error(string.format("fake API server failed to start (waited up to %d s)\ncommand: %s\noutput: %s",
+      START_TIMEOUT, command_line, log), 2)
+  end
+  os.remove(port_file)
+  -- The server keeps writing to the unlinked log; nothing is left behind
+  -- even if this process ends without stop().
+  os.remove(log_file)
+
+  local server = setmetatable({
+    port = tonumber(port),
+    pid = tonumber(pid),
+    root = "http://127.0.0.1:" .. port,
+  }, Server)
+  server.base_url = server.root .. "/v1"
+  server.azure_endpoint = server.root
+
+  local config = {}
+  local has_config = false
+  for key, value in pairs(opts) do
+    if not START_OPTIONS[key] then
+      config[key] = value
+      has_config = true
+    end
+  end
+  if has_config then
+    server:config(config)
+  end
+  return server
+end
+
+--- Raw control call: method, name under /__control/, optional Lua value as
+-- the JSON body. Returns the decoded answer; raises on any failure.
+function Server:control(method, name, body)
+  if self.stopped then
+    error("the fake server was stopped", 2)
+  end
+  local body_file
+  local command = { "curl -sS --max-time 60 -X", method,
+                    "-H 'Content-Type: application/json'", "-w '\\n%{http_code}'" }
+  if body ~= nil then
+    local json = cjson.encode(body)
+    if #json > MAX_ARGUMENT_BODY then
+      body_file = temporary_path()
+      write_file(body_file, json)
+      command[#command + 1] = "--data-binary @" .. shell_quote(body_file)
+    else
+      command[#command + 1] = "--data-binary " .. shell_quote(json)
+    end
+  end
+  command[#command + 1] = shell_quote(self.root .. "/__control/" .. name)
+  local pipe = assert(io.popen(table.concat(command, " ") .. " 2>&1", "r"))
+  local output = pipe:read("*a")
+  pipe:close()
+  if body_file then
+    os.remove(body_file)
+  end
+  local text, status = output:match("^(.*)\n(%d%d%d)$")
+  if status ~= "200" then
+    error(string.format("fake server control %s %s failed: %s", method, name, output), 3)
+  end
+  return cjson.decode(text)
+end
+
+--- Queue one fault, or a list of faults (FIFO).
+function Server:fault(fault)
+  if type(fault) ~= "table" then
+    error("fault expects a table", 2)
+  end
+  return self:control("POST", "fault", fault)
+end
+
+function Server:faults()
+  return self:control("GET", "faults")
+end
+
+--- Merge settings into the server's configuration; returns the new config.
+function Server:config(settings)
+  return self:control("POST", "config", settings or {})
+end
+
+--- Forget faults, records, files and batches; back to the start config.
+function Server:reset()
+  return self:control("POST", "reset")
+end
+
+function Server:stats()
+  return self:control("GET", "stats")
+end
+
+--- Every recorded API request, oldest first.
+function Server:requests()
+  local records = self:control("GET", "requests")
+  for _, record in ipairs(records) do
+    nulls_to_nil(record)
+  end
+  return records
+end
+
+function Server:last_request()
+  local records = self:requests()
+  return records[#records]
+end
+
+--- Wait (at most `seconds`, default 10) until `count` API requests were
+-- recorded; returns the records, or nil and the records so far.
+function Server:wait_requests(count, seconds)
+  local limit = seconds or 10
+  local waited = 0
+  while true do
+    local records = self:requests()
+    if #records >= count then
+      return records
+    end
+    if waited >= limit then
+      return nil, records
+    end
+    sleep(0.05)
+    waited = waited + 0.05
+  end
+end
+
+--- The bytes of an image the server has served, by its sha256.
+function Server:image(sha256)
+  local path = temporary_path()
+  local ok = execute("curl -sS -f --max-time 60 -o " .. shell_quote(path) .. " "
+    .. shell_quote(self.root .. "/__control/blob/" .. sha256))
+  local data = read_file(path)
+  os.remove(path)
+  if not ok or not data then
+    return nil, "no image with sha256 " .. tostring(sha256)
+  end
+  return data
+end
+
+--- Stop the server and wait until it is gone. Harmless when repeated.
+function Server:stop()
+  if self.stopped then
+    return
+  end
+  self.stopped = true
+  execute("kill " .. self.pid .. " 2>/dev/null")
+  local waited = 0
+  while not process_gone(self.pid) and waited < STOP_TIMEOUT do
+    sleep(0.05)
+    waited = waited + 0.05
+  end
+  if not process_gone(self.pid) then
+    execute("kill -9 " .. self.pid .. " 2>/dev/null")
+  end
+end
+
+fake.process_gone = process_gone
+fake.own_pid = own_pid
+fake.python = python_command
+fake.script_path = script_path
+fake.shell_quote = shell_quote
+
+return fake

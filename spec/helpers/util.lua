@@ -1,0 +1,86 @@
+-- Small shared helpers for the specs: temporary folders, file checks.
+local M = {}
+
+local counter = 0
+
+-- A fresh empty folder under the system temp dir, removed by M.rmtree.
+function M.tmpdir()
+  counter = counter + 1
+  local base = os.getenv("TMPDIR") or "/tmp"
+  local p = io.popen("mktemp -d " .. base .. "/gptimage-spec-XXXXXX")
+  local dir = p:read("*l")
+  p:close()
+  assert(dir and dir ~= "", "mktemp failed")
+  return dir
+end
+
+function M.rmtree(dir)
+  if dir and dir:match("gptimage%-spec%-") then os.execute("rm -rf '" .. dir .. "'") end
+end
+
+function M.read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+function M.write(path, data)
+  local f = assert(io.open(path, "wb"))
+  f:write(data)
+  f:close()
+end
+
+function M.exists(path)
+  local f = io.open(path, "rb")
+  if f then f:close() return true end
+  return false
+end
+
+-- Every entry of a folder (including hidden ones), sorted.
+function M.listdir(dir)
+  local out = {}
+  local p = io.popen("ls -A '" .. dir .. "' 2>/dev/null")
+  for line in p:lines() do out[#out + 1] = line end
+  p:close()
+  table.sort(out)
+  return out
+end
+
+function M.is_png(bytes)
+  return type(bytes) == "string" and bytes:sub(1, 8) == "\137PNG\r\n\26\n"
+end
+
+function M.png_size(bytes)
+  local function u32(s, i)
+    local a, b, c, d = s:byte(i, i + 3)
+    return ((a * 256 + b) * 256 + c) * 256 + d
+  end
+  return u32(bytes, 17), u32(bytes, 21)
+end
+
+-- Number of open file descriptors of this process.
+function M.open_fds()
+  local p = io.popen("ls /proc/" .. M.pid() .. "/fd | wc -l")
+  local n = tonumber(p:read("*l"))
+  p:close()
+  return n
+end
+
+function M.pid()
+  local f = io.open("/proc/self/stat")
+  local s = f:read("*l")
+  f:close()
+  return tonumber(s:match("^(%d+)"))
+end
+
+-- Resident memory in KiB (VmRSS) of this process.
+function M.rss_kib()
+  local f = io.open("/proc/self/status")
+  local s = f:read("*a")
+  f:close()
+  return tonumber(s:match("VmRSS:%s*(%d+)"))
+end
+
+return M

@@ -1,0 +1,214 @@
+-- The non-blocking half: start/poll/wait/cancel, callbacks and their
+-- errors, lifetimes (__gc, __close), batches and concurrency.
+local gptimage = require "gptimage"
+local fake = require "helpers.server"
+local util = require "helpers.util"
+
+-- The most API requests the server had in flight at once.
+local function max_in_flight(srv)
+  local most = 0
+  for _, r in ipairs(srv:requests()) do
+    if r.concurrent and r.concurrent + 1 > most then most = r.concurrent + 1 end
+  end
+  return most
+end
+
+describe("jobs", function()
+  local srv, client, dir
+
+  setup(function() srv = fake.start{} end)
+  teardown(function() srv:stop() end)
+  before_each(function()
+    srv:reset()
+    dir = util.tmpdir()
+    client = gptimage.new{ api_key = "sk-test", base_url = srv.base_url, max_retries = 0 }
+  end)
+  after_each(function()
+    client:close()
+    util.rmtree(dir)
+  end)
+
+  it("start returns at once and poll drives the job to its result", function()
+    srv:fault{ action = "delay", delay = 0.5 }
+    local job = client:start("generate", { prompt = "a" })
+    assert.is_false(job:done())
+    assert.equals("running", job:status())
+    local polls = 0
+    while not job:done() do
+      client:poll()
+      polls = polls + 1
+      os.execute("sleep 0.01")
+    end
+    assert.is_true(polls > 5) -- poll came back many times while the server waited
+    local res, err = job:result()
+    assert.is_nil(err)
+    assert.is_true(util.is_png(res.images[1].bytes))
+  end)
+
+  it("wait with a time limit returns a pending timeout and the job goes on", function()
+    srv:fault{ action = "delay", delay = 1 }
+    local job = client:start("generate", { prompt = "a" })
+    local res, err = job:wait(0.05)
+    assert.is_nil(res)
+    assert.equals("timeout", err.kind)
+    assert.is_true(err.pending)
+    res, err = job:wait()
+    assert.is_nil(err)
+    assert.is_table(res)
+  end)
+
+  it("runs on_done from poll with res, err", function()
+    local got
+    local job = client:start("generate", { prompt = "a", on_done = function(res, err) got = { res, err } end })
+    job:wait()
+    assert.is_table(got)
+    assert.is_table(got[1])
+    assert.is_nil(got[2])
+  end)
+
+  it("re-raises a callback error from the poll that ran it", function()
+    client:start("generate", { prompt = "a", on_done = function() error("boom in callback") end })
+    local ok, msg
+    for _ = 1, 2000 do
+      ok, msg = pcall(client.poll, client)
+      if not ok then break end
+      os.execute("sleep 0.005")
+    end
+    assert.is_false(ok)
+    assert.matches("boom in callback", tostring(msg))
+    -- the client still works afterwards
+    assert(client:generate{ prompt = "b" })
+  end)
+
+  it("cancel ends the job with kind cancelled and leaves no file", function()
+    srv:fault{ action = "delay", delay = 2 }
+    local seen
+    local job = client:start("generate", { prompt = "a", save = dir .. "/c.png",
+                                           on_done = function(res, err) seen = err end })
+    client:poll()
+    assert.is_true(job:cancel())
+    assert.is_true(job:done())
+    local res, err = job:result()
+    assert.is_nil(res)
+    assert.equals("cancelled", err.kind)
+    assert.equals("cancelled", seen.kind)
+    assert.same({}, util.listdir(dir))
+    assert.is_false(job:cancel())
+  end)
+
+  it("cancels a transfer that is streaming into a file and removes the temp file", function()
+    srv:config{ image_bytes = 2000000 }
+    srv:fault{ action = "drip", chunk = 65536, interval = 0.05 }
+    local job = client:start("generate", { prompt = "a", save = dir .. "/big.png" })
+    for _ = 1, 40 do client:poll() os.execute("sleep 0.02") end
+    job:cancel()
+    assert.same({}, util.listdir(dir))
+  end)
+
+  it("runs N delayed jobs at once", function()
+    srv:fault{ action = "delay", delay = 1, times = 6 }
+    local jobs = {}
+    for i = 1, 6 do jobs[i] = client:start("generate", { prompt = "p" .. i }) end
+    for i = 1, 6 do assert(jobs[i]:wait()) end
+    -- the server saw all six requests waiting at the same time
+    assert.equals(6, max_in_flight(srv))
+  end)
+
+  it("batch returns results in order and reports progress", function()
+    local progress = {}
+    local list = {}
+    for i = 1, 7 do list[i] = { op = "generate", prompt = "p" .. i, save = dir .. "/b" .. i .. ".png" } end
+    srv:fault{ action = "error", status = 400, message = "bad prompt", code = "bad", times = 1 }
+    local results = client:batch(list, { concurrency = 3, on_progress = function(done, total, index, res, err)
+      progress[#progress + 1] = { done = done, total = total, index = index, ok = res ~= nil, err = err }
+    end })
+    assert.equals(7, #results)
+    local failed = 0
+    for i, r in ipairs(results) do
+      if r.err then failed = failed + 1 assert.equals("api", r.err.kind)
+      else assert.equals(dir .. "/b" .. i .. ".png", r.res.images[1].path) end
+    end
+    assert.equals(1, failed)
+    assert.equals(7, #progress)
+    for i, p in ipairs(progress) do
+      assert.equals(i, p.done)
+      assert.equals(7, p.total)
+    end
+  end)
+
+  it("batch never runs more than its concurrency at once", function()
+    srv:fault{ action = "delay", delay = 0.3, times = 6 }
+    local list = {}
+    for i = 1, 6 do list[i] = { prompt = "p" .. i } end
+    local job = client:start("batch", list, { concurrency = 2 })
+    local results = assert(job:wait())
+    assert.equals(6, #results)
+    assert.equals(2, max_in_flight(srv))
+  end)
+
+  it("batch raises for a bad entry before any request", function()
+    assert.has_error(function()
+      client:batch({ { prompt = "ok" }, { prompt = "x", qualty = "low" } })
+    end)
+    assert.equals(0, #srv:requests())
+  end)
+
+  it("keeps a job alive while in flight even if the caller drops it", function()
+    local got
+    client:start("generate", { prompt = "a", on_done = function(res) got = res end })
+    collectgarbage()
+    collectgarbage()
+    for _ = 1, 2000 do
+      client:poll()
+      if got then break end
+      os.execute("sleep 0.005")
+    end
+    assert.is_table(got)
+  end)
+
+  it("collecting a client with jobs in flight cancels them cleanly", function()
+    srv:fault{ action = "delay", delay = 2 }
+    do
+      local c = gptimage.new{ api_key = "sk-test", base_url = srv.base_url }
+      c:start("generate", { prompt = "a", save = dir .. "/gc.png" })
+      c:poll()
+    end
+    collectgarbage()
+    collectgarbage()
+    assert.same({}, util.listdir(dir))
+  end)
+
+  it("close is idempotent and a closed client raises", function()
+    local c = gptimage.new{ api_key = "sk-test", base_url = srv.base_url }
+    c:close()
+    c:close()
+    assert.has_error(function() c:generate{ prompt = "a" } end, "gptimage: the client is closed")
+    assert.has_error(function() c:poll() end)
+  end)
+
+  if _VERSION == "Lua 5.4" then
+    it("closes with <close>", function()
+      local chunk = assert(load([[
+        local gptimage, url = ...
+        local kept
+        do
+          local c <close> = gptimage.new{ api_key = "sk-test", base_url = url }
+          kept = c
+        end
+        return kept
+      ]]))
+      local c = chunk(gptimage, srv.base_url)
+      assert.equals("gptimage.Client (closed)", tostring(c))
+    end)
+  end
+
+  it("a cancelled job inside a batch is reported as cancelled", function()
+    srv:fault{ action = "delay", delay = 2, times = 3 }
+    local job = client:start("batch", { { prompt = "a" }, { prompt = "b" }, { prompt = "c" } }, { concurrency = 1 })
+    client:poll()
+    job:cancel()
+    local results = job:result()
+    assert.equals(3, #results)
+    for _, r in ipairs(results) do assert.equals("cancelled", r.err.kind) end
+  end)
+end)

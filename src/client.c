@@ -1,0 +1,422 @@
+/* client: configuration, the multi handle and the drive loop (see client.h). */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <errno.h>
+#include "client.h"
+#include "job.h"
+#include "errors.h"
+#include "version.h"
+
+double gi_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static const char *const CLIENT_OPTIONS[] = {
+  "api_key", "base_url", "organization", "project", "model", "timeout",
+  "connect_timeout", "max_retries", "proxy", "ca_file", "headers", "azure",
+  "prices", "max_response_bytes", "user_agent", NULL
+};
+
+static size_t edit_distance(const char *a, const char *b) {
+  size_t la = strlen(a), lb = strlen(b), i, j;
+  size_t row[64];
+  if (lb >= 64 || la >= 64) return 64;
+  for (j = 0; j <= lb; j++) row[j] = j;
+  for (i = 1; i <= la; i++) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (j = 1; j <= lb; j++) {
+      size_t up = row[j];
+      size_t best = diag + (a[i - 1] != b[j - 1]);
+      if (row[j] + 1 < best) best = row[j] + 1;
+      if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+      row[j] = best;
+      diag = up;
+    }
+  }
+  return row[lb];
+}
+
+static void check_client_keys(lua_State *L, int idx) {
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    const char *key, *best = NULL;
+    size_t best_d = 4, i;
+    if (lua_type(L, -2) != LUA_TSTRING)
+      luaL_error(L, "gptimage.new: option names must be strings");
+    key = lua_tostring(L, -2);
+    for (i = 0; CLIENT_OPTIONS[i]; i++) {
+      size_t d;
+      if (strcmp(key, CLIENT_OPTIONS[i]) == 0) break;
+      d = edit_distance(key, CLIENT_OPTIONS[i]);
+      if (d < best_d) {
+        best_d = d;
+        best = CLIENT_OPTIONS[i];
+      }
+    }
+    if (CLIENT_OPTIONS[i] == NULL) {
+      if (best)
+        luaL_error(L, "gptimage.new: unknown option '%s' (did you mean '%s'?)", key, best);
+      luaL_error(L, "gptimage.new: unknown option '%s'", key);
+    }
+    lua_pop(L, 1);
+  }
+}
+
+/* Copies an optional string option (or the environment variable) into *out. */
+static void opt_string(lua_State *L, int idx, const char *name, const char *env, char **out) {
+  const char *s = NULL;
+  if (idx) {
+    lua_getfield(L, idx, name);
+    if (!lua_isnil(L, -1)) {
+      if (lua_type(L, -1) != LUA_TSTRING)
+        luaL_error(L, "gptimage.new: '%s' must be a string, got %s", name, luaL_typename(L, -1));
+      s = lua_tostring(L, -1);
+    }
+    lua_pop(L, 1);
+  }
+  if (s == NULL && env != NULL) {
+    s = getenv(env);
+    if (s != NULL && s[0] == '\0') s = NULL;
+  }
+  if (s == NULL) return;
+  if (strchr(s, '\r') || strchr(s, '\n'))
+    luaL_error(L, "gptimage.new: '%s' must not contain line breaks", name);
+  *out = strdup(s);
+  if (*out == NULL) luaL_error(L, "gptimage.new: out of memory");
+}
+
+static double opt_number(lua_State *L, int idx, const char *name, double dflt, double min) {
+  double v = dflt;
+  lua_getfield(L, idx, name);
+  if (!lua_isnil(L, -1)) {
+    if (lua_type(L, -1) != LUA_TNUMBER)
+      luaL_error(L, "gptimage.new: '%s' must be a number, got %s", name, luaL_typename(L, -1));
+    v = lua_tonumber(L, -1);
+    if (!(v >= min)) luaL_error(L, "gptimage.new: '%s' must be at least %f", name, min);
+  }
+  lua_pop(L, 1);
+  return v;
+}
+
+static void add_header(lua_State *L, gi_client *c, const char *name, const char *value) {
+  struct curl_slist *next;
+  lua_pushfstring(L, "%s: %s", name, value);
+  next = curl_slist_append(c->headers, lua_tostring(L, -1));
+  lua_pop(L, 1);
+  if (next == NULL) luaL_error(L, "gptimage.new: out of memory");
+  c->headers = next;
+}
+
+static int has_line_break(const char *s) {
+  return strchr(s, '\r') != NULL || strchr(s, '\n') != NULL;
+}
+
+static void read_headers(lua_State *L, int idx, gi_client *c) {
+  lua_getfield(L, idx, "headers");
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    return;
+  }
+  if (!lua_istable(L, -1)) luaL_error(L, "gptimage.new: 'headers' must be a table");
+  lua_pushnil(L);
+  while (lua_next(L, -2)) {
+    const char *name, *value;
+    if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
+      luaL_error(L, "gptimage.new: 'headers' maps names to string values");
+    name = lua_tostring(L, -2);
+    value = lua_tostring(L, -1);
+    if (name[0] == '\0' || strchr(name, ':') || has_line_break(name) || has_line_break(value))
+      luaL_error(L, "gptimage.new: invalid header '%s'", name);
+    add_header(L, c, name, value);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+}
+
+static void read_azure(lua_State *L, int idx, gi_client *c) {
+  int t;
+  lua_getfield(L, idx, "azure");
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    return;
+  }
+  if (!lua_istable(L, -1)) luaL_error(L, "gptimage.new: 'azure' must be a table");
+  t = lua_gettop(L);
+  opt_string(L, t, "endpoint", "AZURE_OPENAI_ENDPOINT", &c->azure_endpoint);
+  opt_string(L, t, "deployment", NULL, &c->azure_deployment);
+  opt_string(L, t, "api_version", "OPENAI_API_VERSION", &c->azure_api_version);
+  if (!c->azure_endpoint || !c->azure_deployment || !c->azure_api_version)
+    luaL_error(L, "gptimage.new: 'azure' needs endpoint, deployment and api_version");
+  lua_pop(L, 1);
+}
+
+static void check_url(lua_State *L, const char *what, const char *url) {
+  if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0)
+    luaL_error(L, "gptimage.new: '%s' must be an http:// or https:// URL", what);
+}
+
+static void strip_slashes(char *s) {
+  size_t n = strlen(s);
+  while (n > 0 && s[n - 1] == '/') s[--n] = '\0';
+}
+
+int gi_client_new(lua_State *L) {
+  gi_client *c;
+  int opts = 0;
+  char ua[128];
+  if (!lua_isnoneornil(L, 1)) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    opts = 1;
+    check_client_keys(L, opts);
+  }
+  c = (gi_client *)gi_newuserdata(L, sizeof *c);
+  memset(c, 0, sizeof *c);
+  c->closed = 1; /* until fully built: __gc frees what is there */
+  luaL_getmetatable(L, GI_CLIENT_MT);
+  lua_setmetatable(L, -2);
+  lua_createtable(L, 0, 4); /* uservalue: jobs, prices */
+  lua_newtable(L);
+  lua_setfield(L, -2, "jobs");
+  if (opts) {
+    lua_getfield(L, opts, "prices");
+    if (!lua_isnil(L, -1) && !lua_istable(L, -1))
+      luaL_error(L, "gptimage.new: 'prices' must be a table");
+    lua_setfield(L, -2, "prices");
+  }
+  gi_setuservalue(L, -2);
+
+  c->multi = curl_multi_init();
+  if (c->multi == NULL) luaL_error(L, "gptimage.new: curl_multi_init failed");
+  if (curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX) != CURLM_OK)
+    luaL_error(L, "gptimage.new: curl_multi_setopt failed");
+
+  if (opts) {
+    read_azure(L, opts, c);
+    opt_string(L, opts, "api_key", c->azure_endpoint ? "AZURE_OPENAI_API_KEY" : "OPENAI_API_KEY",
+               &c->api_key);
+    if (c->api_key == NULL && c->azure_endpoint)
+      opt_string(L, 0, "api_key", "OPENAI_API_KEY", &c->api_key);
+    opt_string(L, opts, "base_url", "OPENAI_BASE_URL", &c->base_url);
+    opt_string(L, opts, "organization", "OPENAI_ORG_ID", &c->organization);
+    opt_string(L, opts, "project", "OPENAI_PROJECT_ID", &c->project);
+    opt_string(L, opts, "model", NULL, &c->model);
+    opt_string(L, opts, "proxy", NULL, &c->proxy);
+    opt_string(L, opts, "ca_file", NULL, &c->ca_file);
+    c->timeout = opt_number(L, opts, "timeout", 600, 0.001);
+    c->connect_timeout = opt_number(L, opts, "connect_timeout", 30, 0.001);
+    c->max_retries = (long)opt_number(L, opts, "max_retries", 2, 0);
+    c->max_response = opt_number(L, opts, "max_response_bytes", 512.0 * 1024 * 1024, 1024);
+  } else {
+    opt_string(L, 0, "api_key", "OPENAI_API_KEY", &c->api_key);
+    opt_string(L, 0, "base_url", "OPENAI_BASE_URL", &c->base_url);
+    opt_string(L, 0, "organization", "OPENAI_ORG_ID", &c->organization);
+    opt_string(L, 0, "project", "OPENAI_PROJECT_ID", &c->project);
+    c->timeout = 600;
+    c->connect_timeout = 30;
+    c->max_retries = 2;
+    c->max_response = 512.0 * 1024 * 1024;
+  }
+  if (c->api_key == NULL)
+    luaL_error(L, "gptimage.new: no API key: pass api_key or set OPENAI_API_KEY");
+  if (c->model == NULL && (c->model = strdup("gpt-image-1")) == NULL)
+    luaL_error(L, "gptimage.new: out of memory");
+  if (c->base_url == NULL && (c->base_url = strdup("https://api.openai.com/v1")) == NULL)
+    luaL_error(L, "gptimage.new: out of memory");
+  strip_slashes(c->base_url);
+  check_url(L, "base_url", c->base_url);
+  if (c->azure_endpoint) {
+    strip_slashes(c->azure_endpoint);
+    check_url(L, "azure.endpoint", c->azure_endpoint);
+  }
+
+  if (c->azure_endpoint) {
+    add_header(L, c, "api-key", c->api_key);
+  } else {
+    lua_pushfstring(L, "Bearer %s", c->api_key);
+    add_header(L, c, "Authorization", lua_tostring(L, -1));
+    lua_pop(L, 1);
+  }
+  if (c->organization) add_header(L, c, "OpenAI-Organization", c->organization);
+  if (c->project) add_header(L, c, "OpenAI-Project", c->project);
+  add_header(L, c, "Accept", "application/json");
+  /* 100-continue costs a round trip per upload and some servers never answer it */
+  add_header(L, c, "Expect", "");
+  snprintf(ua, sizeof ua, "gptimage/%s (%s; libcurl %s)", GPTIMAGE_VERSION, LUA_VERSION,
+           curl_version_info(CURLVERSION_NOW)->version);
+  if (opts) {
+    lua_getfield(L, opts, "user_agent");
+    if (lua_type(L, -1) == LUA_TSTRING && !has_line_break(lua_tostring(L, -1)))
+      snprintf(ua, sizeof ua, "%s", lua_tostring(L, -1));
+    else if (!lua_isnil(L, -1))
+      luaL_error(L, "gptimage.new: 'user_agent' must be a string without line breaks");
+    lua_pop(L, 1);
+  }
+  add_header(L, c, "User-Agent", ua);
+  if (opts) read_headers(L, opts, c);
+  c->closed = 0;
+  return 1;
+}
+
+gi_client *gi_client_check(lua_State *L, int idx) {
+  gi_client *c = (gi_client *)luaL_checkudata(L, idx, GI_CLIENT_MT);
+  if (c->closed) luaL_error(L, "gptimage: the client is closed");
+  return c;
+}
+
+static void secure_free(char *s) {
+  if (s == NULL) return;
+  /* keys should not linger in freed memory that a core dump could show */
+  memset(s, 0, strlen(s));
+  free(s);
+}
+
+static void client_release(lua_State *L, gi_client *c) {
+  gi_job_cancel_all(L, c);
+  if (c->multi) {
+    curl_multi_cleanup(c->multi);
+    c->multi = NULL;
+  }
+  curl_slist_free_all(c->headers);
+  c->headers = NULL;
+  secure_free(c->api_key);
+  c->api_key = NULL;
+  free(c->base_url);
+  free(c->organization);
+  free(c->project);
+  free(c->model);
+  free(c->proxy);
+  free(c->ca_file);
+  free(c->azure_endpoint);
+  free(c->azure_deployment);
+  free(c->azure_api_version);
+  c->base_url = c->organization = c->project = c->model = c->proxy = c->ca_file = NULL;
+  c->azure_endpoint = c->azure_deployment = c->azure_api_version = NULL;
+  c->closed = 1;
+}
+
+static int client_gc(lua_State *L) {
+  gi_client *c = (gi_client *)luaL_checkudata(L, 1, GI_CLIENT_MT);
+  if (c->multi || c->api_key || c->headers) client_release(L, c);
+  return 0;
+}
+
+static int client_close(lua_State *L) {
+  gi_client *c = (gi_client *)luaL_checkudata(L, 1, GI_CLIENT_MT);
+  if (c->driving) return luaL_error(L, "gptimage: cannot close a client from its own callback");
+  if (c->multi || c->api_key || c->headers) client_release(L, c);
+  return 0;
+}
+
+static int client_tostring(lua_State *L) {
+  gi_client *c = (gi_client *)luaL_checkudata(L, 1, GI_CLIENT_MT);
+  if (c->closed)
+    lua_pushliteral(L, "gptimage.Client (closed)");
+  else
+    lua_pushfstring(L, "gptimage.Client (%s)", c->azure_endpoint ? c->azure_endpoint : c->base_url);
+  return 1;
+}
+
+void gi_client_sleep(gi_client *c, double max_seconds) {
+  long curl_ms = -1;
+  double next_retry, wait;
+  int numfds = 0;
+  if (curl_multi_timeout(c->multi, &curl_ms) != CURLM_OK) curl_ms = 10;
+  wait = curl_ms >= 0 ? (double)curl_ms / 1000.0 : 1.0;
+  next_retry = gi_job_next_retry(c);
+  if (next_retry > 0) {
+    double until = next_retry - gi_now();
+    if (until < wait) wait = until < 0 ? 0 : until;
+  }
+  if (max_seconds >= 0 && max_seconds < wait) wait = max_seconds;
+  if (wait <= 0) return;
+  curl_multi_poll(c->multi, NULL, 0, (int)(wait * 1000.0 + 0.999), &numfds);
+}
+
+void gi_client_drive(lua_State *L, int client_idx) {
+  gi_client *c = gi_client_check(L, client_idx);
+  int running = 0, failed;
+  CURLMsg *msg;
+  int left;
+  client_idx = lua_absindex(L, client_idx);
+  if (c->driving > 16) luaL_error(L, "gptimage: callbacks nested too deeply");
+  c->driving++;
+  gi_job_start_due_retries(L, c, gi_now());
+  if (curl_multi_perform(c->multi, &running) != CURLM_OK) {
+    c->driving--;
+    luaL_error(L, "gptimage: curl_multi_perform failed");
+  }
+  while ((msg = curl_multi_info_read(c->multi, &left)) != NULL) {
+    gi_job *job = NULL;
+    if (msg->msg != CURLMSG_DONE) continue;
+    if (curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&job) != CURLE_OK || !job)
+      continue;
+    gi_job_transfer_done(L, client_idx, job, msg->data.result);
+  }
+  failed = gi_job_deliver(L, client_idx);
+  c->driving--;
+  if (failed) lua_error(L);
+}
+
+static int client_poll(lua_State *L) {
+  gi_client *c = gi_client_check(L, 1);
+  gi_client_drive(L, 1);
+  lua_pushinteger(L, gi_job_pending(c));
+  return 1;
+}
+
+static int client_generate(lua_State *L) { return gi_job_call(L, "generate"); }
+static int client_edit(lua_State *L) { return gi_job_call(L, "edit"); }
+static int client_variation(lua_State *L) { return gi_job_call(L, "variation"); }
+
+/* The Batch API helpers are Lua: gptimage.batchapi does the JSONL work. */
+static int call_lua_helper(lua_State *L, const char *module, const char *fn) {
+  int nargs = lua_gettop(L);
+  gi_client_check(L, 1);
+  lua_getglobal(L, "require");
+  lua_pushstring(L, module);
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, fn);
+  lua_remove(L, -2);
+  lua_insert(L, 1);
+  lua_call(L, nargs, LUA_MULTRET);
+  return lua_gettop(L);
+}
+static int client_batch_submit(lua_State *L) { return call_lua_helper(L, "gptimage.batchapi", "submit"); }
+static int client_batch_status(lua_State *L) { return call_lua_helper(L, "gptimage.batchapi", "status"); }
+static int client_batch_collect(lua_State *L) { return call_lua_helper(L, "gptimage.batchapi", "collect"); }
+
+static const luaL_Reg CLIENT_METHODS[] = {
+  {"generate", client_generate},
+  {"edit", client_edit},
+  {"variation", client_variation},
+  {"start", gi_job_start},
+  {"poll", client_poll},
+  {"batch", gi_job_batch},
+  {"request", gi_job_request},
+  {"batch_submit", client_batch_submit},
+  {"batch_status", client_batch_status},
+  {"batch_collect", client_batch_collect},
+  {"close", client_close},
+  {NULL, NULL}
+};
+
+void gi_client_open(lua_State *L) {
+  if (luaL_newmetatable(L, GI_CLIENT_MT)) {
+    lua_newtable(L);
+    luaL_setfuncs(L, CLIENT_METHODS, 0);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, client_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, client_close);
+    lua_setfield(L, -2, "__close");
+    lua_pushcfunction(L, client_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pushliteral(L, GI_CLIENT_MT);
+    lua_setfield(L, -2, "__name");
+  }
+  lua_pop(L, 1);
+}

@@ -1,0 +1,46 @@
+/* client: the gptimage.Client userdata.
+ *
+ * A client holds its configuration and one curl multi handle that drives
+ * every job it started.  It owns no event loop: poll() does one round of
+ * work without waiting; wait() and the blocking calls loop on poll() and
+ * curl_multi_poll().  Jobs in flight are anchored in the client's uservalue
+ * table (jobs[lightuserdata] = job userdata) so that nothing they need can
+ * be collected before they end. */
+#ifndef GPTIMAGE_CLIENT_H
+#define GPTIMAGE_CLIENT_H
+
+#include <curl/curl.h>
+#include "lua_compat.h"
+
+#define GI_CLIENT_MT "gptimage.Client"
+
+typedef struct gi_job gi_job;
+
+typedef struct gi_client {
+  CURLM *multi;
+  char *api_key;
+  char *base_url;       /* without a trailing slash */
+  char *organization, *project, *model, *proxy, *ca_file;
+  char *azure_endpoint, *azure_deployment, *azure_api_version;
+  struct curl_slist *headers; /* every header but the per-request ones */
+  double timeout, connect_timeout;
+  long max_retries;
+  double max_response;  /* bytes */
+  int closed;
+  int driving;          /* depth of drive() calls on the C stack */
+  gi_job *jobs;         /* every job that has not been delivered yet */
+} gi_client;
+
+void gi_client_open(lua_State *L);
+int gi_client_new(lua_State *L);                 /* gptimage.new{...} */
+gi_client *gi_client_check(lua_State *L, int idx); /* raises when closed */
+/* One round: starts due retries, lets curl work, finishes transfers, runs
+ * callbacks.  Never blocks.  Raises the first callback error once curl is
+ * back in a consistent state. */
+void gi_client_drive(lua_State *L, int client_idx);
+/* Blocks in curl_multi_poll until something may have happened, at most
+ * max_seconds (< 0: no bound of our own). */
+void gi_client_sleep(gi_client *c, double max_seconds);
+double gi_now(void);
+
+#endif

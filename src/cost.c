@@ -1,0 +1,250 @@
+/* cost: prices and estimates (see cost.h).
+ *
+ * GPT image models bill tokens: text input, image input and image output at
+ * a price per million.  dall-e bills a fixed price per image by size and
+ * quality.  A model missing here has no known price, and cost is nil rather
+ * than a guess. */
+#include <string.h>
+#include <math.h>
+#include "cost.h"
+
+typedef struct token_price {
+  const char *model;
+  double text_in, image_in, image_out; /* dollars per million tokens */
+} token_price;
+
+static const token_price TOKEN_PRICES[] = {
+  {"gpt-image-1", 5.0, 10.0, 40.0},
+  {"gpt-image-1-mini", 2.0, 2.5, 8.0},
+  {NULL, 0, 0, 0}
+};
+
+typedef struct image_price {
+  const char *model, *quality, *size;
+  double dollars;
+} image_price;
+
+static const image_price IMAGE_PRICES[] = {
+  {"dall-e-2", NULL, "256x256", 0.016},
+  {"dall-e-2", NULL, "512x512", 0.018},
+  {"dall-e-2", NULL, "1024x1024", 0.020},
+  {"dall-e-3", "standard", "1024x1024", 0.040},
+  {"dall-e-3", "standard", "1024x1792", 0.080},
+  {"dall-e-3", "standard", "1792x1024", 0.080},
+  {"dall-e-3", "hd", "1024x1024", 0.080},
+  {"dall-e-3", "hd", "1024x1792", 0.120},
+  {"dall-e-3", "hd", "1792x1024", 0.120},
+  {NULL, NULL, NULL, 0}
+};
+
+/* Output tokens of one image, by quality and size (gpt-image-1 family). */
+typedef struct output_tokens {
+  const char *quality;
+  int square, portrait, landscape; /* 1024x1024, 1024x1536, 1536x1024 */
+} output_tokens;
+
+static const output_tokens OUTPUT_TOKENS[] = {
+  {"low", 272, 408, 400},
+  {"medium", 1056, 1584, 1568},
+  {"high", 4160, 6240, 6208},
+  {NULL, 0, 0, 0}
+};
+
+static double field_number(lua_State *L, int idx, const char *name, double dflt) {
+  double v = dflt;
+  if (idx == 0 || !lua_istable(L, idx)) return dflt;
+  lua_getfield(L, idx, name);
+  if (lua_type(L, -1) == LUA_TNUMBER) v = lua_tonumber(L, -1);
+  lua_pop(L, 1);
+  return v;
+}
+
+/* Finds the token prices of model: the override table first. */
+static int token_prices(lua_State *L, int prices_idx, const char *model, token_price *out) {
+  int i;
+  if (prices_idx != 0 && lua_istable(L, prices_idx)) {
+    lua_getfield(L, prices_idx, model);
+    if (lua_istable(L, -1)) {
+      int t = lua_gettop(L);
+      out->text_in = field_number(L, t, "text_input", -1);
+      out->image_in = field_number(L, t, "image_input", -1);
+      out->image_out = field_number(L, t, "image_output", -1);
+      lua_pop(L, 1);
+      return out->text_in >= 0 && out->image_in >= 0 && out->image_out >= 0;
+    }
+    lua_pop(L, 1);
+  }
+  for (i = 0; TOKEN_PRICES[i].model; i++)
+    if (strcmp(TOKEN_PRICES[i].model, model) == 0) {
+      *out = TOKEN_PRICES[i];
+      return 1;
+    }
+  return 0;
+}
+
+/* Per-image price of a dall-e model; the override is prices[model][quality.."/"..size]
+ * or prices[model][size] or prices[model].image. */
+static int image_price_of(lua_State *L, int prices_idx, const char *model, const char *quality,
+                          const char *size, double *out) {
+  int i;
+  if (prices_idx != 0 && lua_istable(L, prices_idx)) {
+    lua_getfield(L, prices_idx, model);
+    if (lua_istable(L, -1)) {
+      int t = lua_gettop(L), found = 0;
+      lua_pushfstring(L, "%s/%s", quality ? quality : "standard", size ? size : "1024x1024");
+      lua_gettable(L, t);
+      if (lua_type(L, -1) != LUA_TNUMBER) {
+        lua_pop(L, 1);
+        lua_getfield(L, t, size ? size : "1024x1024");
+      }
+      if (lua_type(L, -1) != LUA_TNUMBER) {
+        lua_pop(L, 1);
+        lua_getfield(L, t, "image");
+      }
+      if (lua_type(L, -1) == LUA_TNUMBER) {
+        *out = lua_tonumber(L, -1);
+        found = 1;
+      }
+      lua_pop(L, 2);
+      if (found) return 1;
+    } else {
+      lua_pop(L, 1);
+    }
+  }
+  if (size == NULL || size[0] == '\0' || strcmp(size, "auto") == 0) size = "1024x1024";
+  if (quality == NULL || quality[0] == '\0' || strcmp(quality, "auto") == 0) quality = "standard";
+  for (i = 0; IMAGE_PRICES[i].model; i++) {
+    const image_price *p = &IMAGE_PRICES[i];
+    if (strcmp(p->model, model) == 0 && strcmp(p->size, size) == 0 &&
+        (p->quality == NULL || strcmp(p->quality, quality) == 0)) {
+      *out = p->dollars;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+static int is_dalle(const char *model) {
+  return strncmp(model, "dall-e-", 7) == 0;
+}
+
+void gi_cost_push(lua_State *L, int res_idx, const char *model, const char *size,
+                  const char *quality, int prices_idx) {
+  res_idx = lua_absindex(L, res_idx);
+  if (prices_idx != 0) prices_idx = lua_absindex(L, prices_idx);
+  if (model == NULL) {
+    lua_pushnil(L);
+    return;
+  }
+  if (is_dalle(model)) {
+    double each;
+    int count;
+    if (!image_price_of(L, prices_idx, model, quality, size, &each)) {
+      lua_pushnil(L);
+      return;
+    }
+    lua_getfield(L, res_idx, "images");
+    count = lua_istable(L, -1) ? (int)lua_rawlen(L, -1) : 0;
+    lua_pop(L, 1);
+    lua_pushnumber(L, each * count);
+    return;
+  }
+  {
+    token_price p;
+    double text_in, image_in, out;
+    int usage;
+    lua_getfield(L, res_idx, "usage");
+    usage = lua_gettop(L);
+    if (!lua_istable(L, usage) || !token_prices(L, prices_idx, model, &p)) {
+      lua_pop(L, 1);
+      lua_pushnil(L);
+      return;
+    }
+    out = field_number(L, usage, "output_tokens", 0);
+    lua_getfield(L, usage, "input_tokens_details");
+    if (lua_istable(L, -1)) {
+      int d = lua_gettop(L);
+      text_in = field_number(L, d, "text_tokens", 0);
+      image_in = field_number(L, d, "image_tokens", 0);
+    } else {
+      text_in = field_number(L, usage, "input_tokens", 0);
+      image_in = 0;
+    }
+    lua_pop(L, 2);
+    lua_pushnumber(L, (text_in * p.text_in + image_in * p.image_in + out * p.image_out) / 1e6);
+  }
+}
+
+static const char *opt_string(lua_State *L, int idx, const char *name, const char *dflt) {
+  const char *s;
+  lua_getfield(L, idx, name);
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    return dflt;
+  }
+  if (lua_type(L, -1) != LUA_TSTRING)
+    luaL_error(L, "estimate: '%s' must be a string", name);
+  s = lua_tostring(L, -1);
+  lua_pop(L, 1);
+  return s;
+}
+
+int gi_cost_estimate(lua_State *L) {
+  const char *model, *quality, *size, *prompt;
+  lua_Integer n = 1;
+  double dollars;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  model = opt_string(L, 1, "model", "gpt-image-1");
+  quality = opt_string(L, 1, "quality", NULL);
+  size = opt_string(L, 1, "size", NULL);
+  prompt = opt_string(L, 1, "prompt", "");
+  lua_getfield(L, 1, "n");
+  if (!lua_isnil(L, -1)) {
+    if (!gi_isinteger(L, -1) || lua_tointeger(L, -1) < 1)
+      return luaL_error(L, "estimate: 'n' must be a positive integer");
+    n = lua_tointeger(L, -1);
+  }
+  lua_pop(L, 1);
+  lua_newtable(L); /* details */
+  if (is_dalle(model)) {
+    double each;
+    if (!image_price_of(L, 0, model, quality, size, &each)) {
+      lua_pushnil(L);
+      lua_pushvalue(L, -2);
+      return 2;
+    }
+    dollars = each * (double)n;
+  } else {
+    token_price p;
+    const output_tokens *row = NULL;
+    int i, per_image;
+    double text_tokens = ceil((double)strlen(prompt) / 4.0);
+    if (!token_prices(L, 0, model, &p)) {
+      lua_pushnil(L);
+      lua_pushvalue(L, -2);
+      return 2;
+    }
+    if (quality == NULL || strcmp(quality, "auto") == 0) quality = "medium";
+    for (i = 0; OUTPUT_TOKENS[i].quality; i++)
+      if (strcmp(OUTPUT_TOKENS[i].quality, quality) == 0) row = &OUTPUT_TOKENS[i];
+    if (row == NULL) return luaL_error(L, "estimate: unknown quality '%s'", quality);
+    if (size == NULL || strcmp(size, "auto") == 0 || strcmp(size, "1024x1024") == 0)
+      per_image = row->square;
+    else if (strcmp(size, "1024x1536") == 0)
+      per_image = row->portrait;
+    else if (strcmp(size, "1536x1024") == 0)
+      per_image = row->landscape;
+    else
+      return luaL_error(L, "estimate: no token table for size '%s'", size);
+    lua_pushnumber(L, (double)per_image * (double)n);
+    lua_setfield(L, -2, "output_tokens");
+    lua_pushnumber(L, text_tokens);
+    lua_setfield(L, -2, "text_tokens");
+    dollars = (text_tokens * p.text_in + (double)per_image * (double)n * p.image_out) / 1e6;
+  }
+  lua_pushnumber(L, dollars);
+  lua_setfield(L, -2, "cost");
+  lua_pushnumber(L, dollars);
+  lua_insert(L, -2);
+  return 2;
+}

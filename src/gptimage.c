@@ -1,0 +1,106 @@
+/* gptimage: the module entry.  Registers the Client, Job and Error
+ * metatables and the module functions; the module-level generate, edit and
+ * variation use one client built from the environment on first use. */
+#include <string.h>
+#include <stdlib.h>
+#include <curl/curl.h>
+#include "lua_compat.h"
+#include "client.h"
+#include "job.h"
+#include "errors.h"
+#include "version.h"
+#include "json.h"
+#include "cost.h"
+#include "b64sink.h"
+
+static const char DEFAULT_CLIENT_KEY[] = "gptimage.default_client";
+
+/* pushes the default client, creating it from the environment once */
+static void push_default_client(lua_State *L) {
+  lua_getfield(L, LUA_REGISTRYINDEX, DEFAULT_CLIENT_KEY);
+  if (!lua_isnil(L, -1)) {
+    gi_client *c = (gi_client *)luaL_checkudata(L, -1, GI_CLIENT_MT);
+    if (!c->closed) return;
+  }
+  lua_pop(L, 1);
+  lua_pushcfunction(L, gi_client_new);
+  lua_call(L, 0, 1);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, LUA_REGISTRYINDEX, DEFAULT_CLIENT_KEY);
+}
+
+static int module_call(lua_State *L, const char *op) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  push_default_client(L);
+  lua_insert(L, 1);
+  return gi_job_call(L, op);
+}
+
+static int module_generate(lua_State *L) { return module_call(L, "generate"); }
+static int module_edit(lua_State *L) { return module_call(L, "edit"); }
+static int module_variation(lua_State *L) { return module_call(L, "variation"); }
+
+/* gptimage.b64decode(text) -> bytes | nil, err : the strict decoder the
+ * responses go through, for Lua code that meets base64 elsewhere (Batch API
+ * output files). */
+static int module_b64decode(lua_State *L) {
+  size_t len, out_len;
+  const char *text = luaL_checklstring(L, 1, &len);
+  gi_sink *s = gi_sink_new_memory(0);
+  int rc;
+  char *bytes;
+  if (s == NULL) return luaL_error(L, "gptimage: out of memory");
+  rc = gi_sink_write_b64(s, text, len);
+  if (rc == GI_SINK_OK) rc = gi_sink_finish(s);
+  if (rc != GI_SINK_OK) {
+    gi_error e;
+    memset(&e, 0, sizeof e);
+    e.kind = "decode";
+    e.message = gi_sink_message(s);
+    e.retry_after = -1;
+    lua_pushnil(L);
+    gi_error_push(L, &e, NULL);
+    gi_sink_free(s);
+    return 2;
+  }
+  bytes = gi_sink_take(s, &out_len);
+  gi_sink_free(s);
+  lua_pushlstring(L, bytes ? bytes : "", out_len);
+  free(bytes);
+  return 1;
+}
+
+static const luaL_Reg MODULE_FUNCTIONS[] = {
+  {"new", gi_client_new},
+  {"generate", module_generate},
+  {"edit", module_edit},
+  {"variation", module_variation},
+  {"estimate", gi_cost_estimate},
+  {"b64decode", module_b64decode},
+  {NULL, NULL}
+};
+
+__attribute__((visibility("default"))) int luaopen_gptimage(lua_State *L);
+
+int luaopen_gptimage(lua_State *L) {
+  static int curl_ready = 0;
+  if (!curl_ready) {
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+      return luaL_error(L, "gptimage: curl_global_init failed");
+    curl_ready = 1;
+  }
+  gi_json_open(L);
+  gi_errors_open(L);
+  gi_client_open(L);
+  gi_job_open(L);
+  lua_newtable(L);
+  luaL_setfuncs(L, MODULE_FUNCTIONS, 0);
+  lua_pushliteral(L, GPTIMAGE_VERSION);
+  lua_setfield(L, -2, "version");
+  lua_pushliteral(L, "gptimage " GPTIMAGE_VERSION);
+  lua_setfield(L, -2, "_VERSION");
+  lua_pushstring(L, curl_version_info(CURLVERSION_NOW)->version);
+  lua_setfield(L, -2, "curl_version");
+  return 1;
+}

@@ -1,0 +1,48 @@
+/* request: turns one call's options into a validated API request.
+ *
+ * gi_request_build checks every option against the chosen model and raises a
+ * Lua error for caller bugs before anything touches the network; then it
+ * builds the body: JSON (generations, through cjson) or a curl_mime multipart
+ * form (edits, variations) whose file parts stream from disk.  Lua strings
+ * the form points into are stored in the table at keep_idx so they outlive
+ * the transfer.  The struct lives inside the job userdata, so a raise half
+ * way leaves nothing that the job's __gc does not free. */
+#ifndef GPTIMAGE_REQUEST_H
+#define GPTIMAGE_REQUEST_H
+
+#include <stddef.h>
+#include <curl/curl.h>
+#include "lua_compat.h"
+
+typedef enum { GI_OP_GENERATE = 0, GI_OP_EDIT, GI_OP_VARIATION } gi_op;
+
+typedef struct gi_request {
+  gi_op op;
+  const char *endpoint;   /* "images/generations", "images/edits", "images/variations" */
+  char *model;            /* malloc'd, the model sent (or NULL when none is sent) */
+  char *json;             /* malloc'd JSON body, or NULL */
+  size_t json_len;
+  curl_mime *mime;        /* multipart body, or NULL */
+  int n;                  /* images asked for (1 when not given) */
+  int stream;             /* stream = true was asked */
+  int partial_images;     /* 0 when not given */
+  int url_response;       /* response_format == "url" (dall-e) */
+  char output_format[8];  /* "png" "jpeg" "webp": what the files will hold */
+  char quality[16];       /* as sent, or "" : used by cost estimates */
+  char size[24];          /* as sent, or "" */
+} gi_request;
+
+/* Option names every call accepts besides the API's own (save, on_done ...). */
+extern const char *const gi_request_local_options[];
+
+/* opts_idx: the options table.  default_model: the client's model (may be NULL).
+ * easy: the handle the mime form is built for.  keep_idx: a table to anchor
+ * Lua values in.  Raises on caller bugs; returns normally otherwise. */
+void gi_request_build(lua_State *L, int opts_idx, gi_op op, const char *default_model,
+                      CURL *easy, int keep_idx, gi_request *req);
+void gi_request_free(gi_request *req);
+
+/* "generate" -> GI_OP_GENERATE ...; raises on an unknown name. */
+gi_op gi_request_checkop(lua_State *L, int idx);
+
+#endif
