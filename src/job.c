@@ -146,7 +146,6 @@ static void reset_response(gi_job *job) {
   free(job->final_meta);
   free(job->error_event);
   job->final_meta = job->error_event = NULL;
-  free_partials(job);
   job->status = 0;
   job->request_id[0] = job->content_type[0] = '\0';
   job->retry_after = -1;
@@ -180,6 +179,7 @@ static void release_transfer(gi_job *job) {
 }
 
 static void free_job(gi_job *job) {
+  free_partials(job);
   reset_response(job);
   release_transfer(job);
   free(job->images);
@@ -699,6 +699,7 @@ static void abort_images(gi_job *job) {
 static void finish_error(lua_State *L, int job_idx, gi_job *job) {
   job_idx = lua_absindex(L, job_idx);
   abort_images(job);
+  free_partials(job);
   reset_response(job);
   release_transfer(job);
   lua_pushnil(L);
@@ -858,6 +859,7 @@ static void schedule_retry(gi_job *job) {
   job->attempt++;
   job->retry_at = gi_now() + backoff(job);
   abort_images(job);
+  free_partials(job); /* the next attempt streams them again */
   reset_response(job);
   job->state = ST_RETRY_WAIT;
 }
@@ -2032,6 +2034,7 @@ static void cancel_job(lua_State *L, int job_idx, gi_job *job) {
     return;
   }
   abort_images(job);
+  free_partials(job);
   reset_response(job);
   release_transfer(job);
   job->cancelled = 1;
@@ -2100,6 +2103,7 @@ void gi_job_cancel_all(lua_State *L, gi_client *c) {
   while (job) {
     gi_job *next = job->next;
     abort_images(job);
+    free_partials(job);
     reset_response(job);
     release_transfer(job);
     if (job->state != ST_DONE) job->cancelled = 1;

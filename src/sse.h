@@ -4,7 +4,7 @@
  * comments.  A field "data" streams its value to cb->data as it arrives (one
  * optional space after the colon dropped; several data lines of one event
  * joined by "\n"), so a multi-megabyte event is never held whole.  "event" is
- * kept (up to 255 bytes); "id" and "retry" are ignored.  A blank line
+ * kept (up to 255 bytes; longer names are cut); "id" and "retry" are ignored.  A blank line
  * dispatches the event if it had data.  Pure C, no Lua. */
 #ifndef GPTIMAGE_SSE_H
 #define GPTIMAGE_SSE_H
@@ -13,7 +13,7 @@
 
 typedef struct gi_sse_cb {
   void *ud;
-  /* first == 1 on the first data bytes of a new event */
+  /* first == 1 once at the start of each event's data (n may be 0) */
   int (*data)(void *ud, const char *p, size_t n, int first);
   /* event: the "event" field or "" ; called once per event that had data */
   int (*dispatch)(void *ud, const char *event);
@@ -29,6 +29,8 @@ typedef struct gi_sse {
   int error;
   size_t field_len;     /* bytes of field name read */
   char field[16];       /* field name being read (longer names are ignored fields) */
+  int field_target;      /* what the value after the colon feeds */
+  int bom;               /* bytes of a leading byte order mark seen */
   size_t event_len;
   char event[256];
 } gi_sse;
