@@ -4,8 +4,9 @@ find_program(BUSTED_SCRIPT busted REQUIRED)
 find_program(PYTHON3 python3 REQUIRED)
 
 set(GPTIMAGE_TEST_ENV
-  "LUA_CPATH=${CMAKE_BINARY_DIR}/?.so;;"
-  "LUA_PATH=${CMAKE_SOURCE_DIR}/lua/?.lua;${CMAKE_SOURCE_DIR}/lua/?/init.lua;${CMAKE_SOURCE_DIR}/spec/?.lua;;"
+  # ';' separates list items in CMake: the Lua path separators are escaped
+  "LUA_CPATH=${CMAKE_BINARY_DIR}/?.so\\;\\;"
+  "LUA_PATH=${CMAKE_SOURCE_DIR}/lua/?.lua\\;${CMAKE_SOURCE_DIR}/lua/?/init.lua\\;${CMAKE_SOURCE_DIR}/spec/?.lua\\;\\;"
   "GPTIMAGE_LUA=${LUA_INTERPRETER}"
   "GPTIMAGE_LUA_VERSION=${GPTIMAGE_LUA_VERSION}"
   "GPTIMAGE_SOURCE_DIR=${CMAKE_SOURCE_DIR}"
