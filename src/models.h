@@ -1,0 +1,29 @@
+/* models: what each model of the Images API accepts.  The checks raise a
+ * Lua error naming the option, the value, the model and what is allowed;
+ * a model not listed here is passed through with type checks only. */
+#ifndef GPTIMAGE_MODELS_H
+#define GPTIMAGE_MODELS_H
+
+#include "lua_compat.h"
+
+typedef enum { GI_MODEL_GPT, GI_MODEL_DALLE2, GI_MODEL_DALLE3, GI_MODEL_UNKNOWN } gi_family;
+
+typedef struct gi_model {
+  const char *name;
+  gi_family family;
+  int any_size;            /* gpt-image-2: any WxH within the limits */
+  int input_fidelity;      /* accepts input_fidelity */
+  int transparent;         /* accepts background = "transparent" */
+} gi_model;
+
+/* The model's rules; family GI_MODEL_UNKNOWN for names the module does not know. */
+gi_model gi_model_find(const char *name);
+const char *gi_family_name(gi_family f);
+/* Raises unless size is allowed for the model. */
+void gi_model_check_size(lua_State *L, const gi_model *m, const char *size);
+/* Raises unless quality is allowed for the model. */
+void gi_model_check_quality(lua_State *L, const gi_model *m, const char *quality);
+/* Most prompt characters; 0 when unknown. */
+long gi_model_prompt_limit(const gi_model *m);
+
+#endif
