@@ -13,9 +13,14 @@ void gi_redact_push(lua_State *L, const char *s, size_t len, const char *secret)
   }
   luaL_buffinit(L, &b);
   while (i < len) {
-    if (len - i >= slen && memcmp(s + i, secret, slen) == 0) {
+    size_t left = len - i;
+    if (left >= slen && memcmp(s + i, secret, slen) == 0) {
       luaL_addstring(&b, "[redacted]");
       i += slen;
+    } else if (left < slen && left >= 4 && memcmp(s + i, secret, left) == 0) {
+      /* a text cut short (an excerpt) may end in the first part of the key */
+      luaL_addstring(&b, "[redacted]");
+      i = len;
     } else {
       luaL_addchar(&b, s[i]);
       i++;

@@ -202,6 +202,7 @@ static void one_of(lua_State *L, const char *option, const char *value, const ch
 /* Is the value at idx a list of inputs (rather than one table input)? */
 static int is_input_list(lua_State *L, int idx) {
   int list;
+  idx = lua_absindex(L, idx);
   if (!lua_istable(L, idx)) return 0;
   lua_getfield(L, idx, "data");
   lua_getfield(L, idx, "path");
