@@ -59,10 +59,14 @@ static int measure_png(gi_input *in) {
 static int measure_jpeg(gi_input *in) {
   unsigned char h[10];
   double off = 2;
-  int segments = 0;
-  while (segments++ < 10000) {
+  int steps = 0;
+  while (steps++ < 100000) {
     unsigned marker;
-    if (read_at(in, off, h, 4) < 4 || h[0] != 0xFF) return -1;
+    if (read_at(in, off, h, 4) < 4) return -1;
+    if (h[0] != 0xFF) { /* stray bytes between segments: decoders skip them too */
+      off += 1;
+      continue;
+    }
     marker = h[1];
     if (marker == 0xFF) { /* fill byte */
       off += 1;
