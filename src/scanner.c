@@ -160,7 +160,13 @@ int gi_scanner_feed(gi_scanner *s, const char *p, size_t n) {
         }
         {
           size_t start = i;
-          while (i < n && p[i] != '"' && p[i] != '\\') i++;
+          /* memchr scans many bytes per step: this loop sees every byte
+           * of every image */
+          const char *quote = (const char *)memchr(p + i, '"', n - i);
+          const char *slash;
+          size_t end = quote ? (size_t)(quote - p) : n;
+          slash = (const char *)memchr(p + i, '\\', end - i);
+          i = slash ? (size_t)(slash - p) : end;
           if (i > start && s->cb.b64_data && s->cb.b64_data(s->cb.ud, p + start, i - start)) {
             s->offset += i - start;
             return callback_failed(s);
