@@ -658,11 +658,15 @@ static int push_api_error(lua_State *L, gi_job *job, int t) {
 /* A short, printable excerpt of a body that was not JSON. */
 static void push_http_error(lua_State *L, gi_job *job) {
   char text[200];
-  size_t i, j = 0;
+  size_t i, j = 0, raw_len;
   int space = 0;
+  const char *raw;
   luaL_Buffer b;
-  for (i = 0; i < job->excerpt_len && j + 4 < sizeof text; i++) {
-    unsigned char ch = (unsigned char)job->excerpt[i];
+  /* the key goes before the cut, so a cut cannot leave part of it */
+  gi_redact_push(L, job->excerpt, job->excerpt_len, job->client ? job->client->api_key : NULL);
+  raw = lua_tolstring(L, -1, &raw_len);
+  for (i = 0; i < raw_len && j + 4 < sizeof text; i++) {
+    unsigned char ch = (unsigned char)raw[i];
     if (ch < 0x20 || ch == 0x7f) {
       if (!space && j > 0) text[j++] = ' ';
       space = 1;
@@ -671,12 +675,13 @@ static void push_http_error(lua_State *L, gi_job *job) {
       space = 0;
     }
   }
-  if (job->excerpt_len > j) {
+  if (raw_len > i) {
     text[j++] = '.';
     text[j++] = '.';
     text[j++] = '.';
   }
   text[j] = '\0';
+  lua_pop(L, 1);
   luaL_buffinit(L, &b);
   lua_pushfstring(L, "HTTP %d", (int)job->status);
   luaL_addvalue(&b);
