@@ -1,14 +1,22 @@
 /* b64sink: strict base64 into memory or an atomically written file (see b64sink.h).
  *
  * libb64 decodes whatever it is given and silently skips characters outside
- * the alphabet, so every span is checked first with a table (alphabet, '='
- * only as the final padding, length a multiple of four at the end) and only
- * checked text reaches base64_decode_block.  libb64 keeps its own state
- * between calls, so input may be split at any byte. */
-#define _GNU_SOURCE
+ * the alphabet, so the text is checked first with one table lookup per byte
+ * (alphabet; '=' only as the last one or two characters; a length that is a
+ * multiple of four at the end) and only whole checked spans reach
+ * base64_decode_block.  libb64 carries the partial quantum between calls in
+ * its own state, so the text may be split at any byte.
+ *
+ * A file sink writes to ".<name>.<random>.part" beside the final path,
+ * created with O_EXCL, in blocks of WRITE_BUFFER bytes; commit renames it
+ * over the final path, anything else unlinks it. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* strdup, O_CLOEXEC, clock_gettime under -std=c99 too */
+#endif
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,113 +28,128 @@
 #include "b64sink.h"
 
 #define WRITE_BUFFER (256u * 1024u)
-/* the most text one decode call takes: its output always fits a flushed buffer */
-#define DECODE_SPAN ((WRITE_BUFFER - 4u) / 3u * 4u)
+#define MEMORY_FIRST_CAPACITY (64u * 1024u)
+/* libb64 takes an int length: memory sinks decode at most this much at once */
+#define MEMORY_DECODE_SPAN ((size_t)1 << 30)
+#define TEMP_NAME_ATTEMPTS 64
 
 struct gi_sink {
   int is_file;
-  size_t limit;          /* 0: none */
-  size_t total;          /* decoded bytes */
-  size_t chars;          /* base64 characters accepted */
-  int padding;           /* '=' seen */
-  int closed;            /* the padding is complete: nothing may follow */
+  int failed;            /* first error code, sticky */
+  int committed;
+  size_t limit;          /* most decoded bytes accepted, 0: none */
+  size_t total;          /* bytes decoded or written so far */
+  size_t chars;          /* alphabet characters accepted */
+  size_t padding;        /* '=' accepted after them (0, 1 or 2) */
   base64_decodestate state;
   char *buf;             /* memory: the bytes; file: the write buffer */
   size_t len, cap;
   int fd;
   char *path, *tmp;
-  int committed, failed;
   char msg[320];
 };
 
-/* -1: not base64; -2: '='; else the 6-bit value */
-static signed char ALPHABET[256];
-static int alphabet_ready;
-
-static void init_alphabet(void) {
-  int i;
-  const char *abc = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  if (alphabet_ready) return;
-  for (i = 0; i < 256; i++) ALPHABET[i] = -1;
-  for (i = 0; i < 64; i++) ALPHABET[(unsigned char)abc[i]] = (signed char)i;
-  ALPHABET['='] = -2;
-  alphabet_ready = 1;
-}
+/* 0..63: the character's value; -1: not in the alphabet ('=' included).
+ * Negative entries make the OR of several lookups negative, which lets the
+ * check test eight characters with one branch. */
+static const signed char BASE64_VALUE[256] = {
+  -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+  -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+  -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 62, -1, -1, -1, 63,
+  52, 53, 54, 55, 56, 57, 58, 59, 60, 61, -1, -1, -1, -1, -1, -1,
+  -1,  0,  1,  2,  3,  4,  5,  6,  7,  8,  9, 10, 11, 12, 13, 14,
+  15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, -1, -1, -1, -1, -1,
+  -1, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
+  41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, -1, -1, -1, -1, -1,
+  -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+  -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+  -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+  -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+  -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+  -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+  -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+  -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+};
 
 static int fail(gi_sink *s, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-#include <stdarg.h>
 static int fail(gi_sink *s, int code, const char *fmt, ...) {
   va_list ap;
-  if (!s->failed) {
-    va_start(ap, fmt);
-    vsnprintf(s->msg, sizeof s->msg, fmt, ap);
-    va_end(ap);
-    s->failed = code;
-  }
-  return s->failed;
+  if (s->failed) return s->failed;
+  va_start(ap, fmt);
+  vsnprintf(s->msg, sizeof s->msg, fmt, ap);
+  va_end(ap);
+  s->failed = code;
+  return code;
 }
 
 static gi_sink *sink_alloc(size_t limit) {
   gi_sink *s = (gi_sink *)calloc(1, sizeof *s);
   if (s == NULL) return NULL;
-  init_alphabet();
   s->limit = limit;
   s->fd = -1;
   base64_init_decodestate(&s->state);
   return s;
 }
 
-gi_sink *gi_sink_new_memory(size_t limit) {
-  return sink_alloc(limit);
+gi_sink *gi_sink_new_memory(size_t limit) { return sink_alloc(limit); }
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...) {
+  va_list ap;
+  if (err == NULL || errlen == 0) return;
+  va_start(ap, fmt);
+  vsnprintf(err, errlen, fmt, ap);
+  va_end(ap);
 }
 
-/* mkdir -p of the folder part of path */
-static int make_parents(const char *path, char *err, size_t errlen) {
-  char *dir = strdup(path), *p;
-  if (dir == NULL) {
-    snprintf(err, errlen, "out of memory");
-    return -1;
-  }
-  p = strrchr(dir, '/');
-  if (p == NULL || p == dir) {
-    free(dir);
-    return 0;
-  }
-  *p = '\0';
-  for (p = dir + 1; *p; p++) {
-    if (*p != '/') continue;
+static int is_directory(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* mkdir -p of dir (modified in place, restored before returning). An
+ * existing folder is fine whatever mkdir says about it (EEXIST, or EACCES
+ * and EROFS on some systems). */
+static int make_folders(char *dir, char *err, size_t errlen) {
+  char *p = dir;
+  for (;;) {
+    char saved;
+    while (*p == '/') p++;
+    if (*p == '\0') return 0;
+    while (*p != '\0' && *p != '/') p++;
+    saved = *p;
     *p = '\0';
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
-      snprintf(err, errlen, "cannot create folder %s: %s", dir, strerror(errno));
-      free(dir);
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST && !is_directory(dir)) {
+      set_err(err, errlen, "cannot create folder %s: %s", dir, strerror(errno));
+      *p = saved;
       return -1;
     }
-    *p = '/';
+    *p = saved;
   }
-  if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
-    snprintf(err, errlen, "cannot create folder %s: %s", dir, strerror(errno));
-    free(dir);
-    return -1;
-  }
-  free(dir);
-  return 0;
 }
 
-static unsigned long random_word(void) {
-  static unsigned long x;
-  unsigned long r = 0;
+/* Unpredictable enough that two processes saving to one folder do not keep
+ * colliding; O_EXCL, not the name, is what makes the file ours. */
+static uint32_t random_u32(void) {
+  static uint32_t counter;
+  uint32_t r = 0;
   int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
   if (fd >= 0) {
     if (read(fd, &r, sizeof r) != (ssize_t)sizeof r) r = 0;
     close(fd);
   }
   if (r == 0) {
-    x += (unsigned long)time(NULL) ^ ((unsigned long)getpid() << 16) ^ 0x9e3779b97f4a7c15UL;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    r = x;
+    struct timespec ts;
+    uint64_t x;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    x = ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 16) ^
+        (uint64_t)(uintptr_t)&counter ^ ((uint64_t)++counter * 0x9e3779b97f4a7c15ULL);
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    r = (uint32_t)x;
   }
   return r;
 }
@@ -134,104 +157,134 @@ static unsigned long random_word(void) {
 gi_sink *gi_sink_new_file(const char *final_path, size_t limit, char *err, size_t errlen) {
   gi_sink *s;
   const char *base;
-  size_t dirlen, n;
+  size_t dirlen, tmplen;
   int attempt;
   if (final_path == NULL || final_path[0] == '\0') {
-    snprintf(err, errlen, "empty save path");
+    set_err(err, errlen, "empty save path");
     return NULL;
   }
   base = strrchr(final_path, '/');
   base = base ? base + 1 : final_path;
-  if (base[0] == '\0') {
-    snprintf(err, errlen, "save path %s names a folder, not a file", final_path);
+  if (base[0] == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
+    set_err(err, errlen, "save path %s names a folder, not a file", final_path);
     return NULL;
   }
-  if (make_parents(final_path, err, errlen) != 0) return NULL;
+  dirlen = (size_t)(base - final_path);
   s = sink_alloc(limit);
-  if (s == NULL || (s->path = strdup(final_path)) == NULL ||
+  tmplen = dirlen + strlen(base) + sizeof "..12345678.part";
+  if (s == NULL || (s->path = strdup(final_path)) == NULL || (s->tmp = (char *)malloc(tmplen)) == NULL ||
       (s->buf = (char *)malloc(WRITE_BUFFER)) == NULL) {
-    snprintf(err, errlen, "out of memory");
+    set_err(err, errlen, "out of memory");
     gi_sink_free(s);
     return NULL;
   }
   s->is_file = 1;
   s->cap = WRITE_BUFFER;
-  dirlen = (size_t)(base - final_path);
-  n = dirlen + strlen(base) + 40;
-  s->tmp = (char *)malloc(n);
-  if (s->tmp == NULL) {
-    snprintf(err, errlen, "out of memory");
-    gi_sink_free(s);
-    return NULL;
+  if (dirlen > 0) {
+    /* the folder part of the path, without its last '/' */
+    memcpy(s->tmp, final_path, dirlen);
+    s->tmp[dirlen] = '\0';
+    if (make_folders(s->tmp, err, errlen) != 0) {
+      gi_sink_free(s);
+      return NULL;
+    }
   }
-  for (attempt = 0; attempt < 16; attempt++) {
-    snprintf(s->tmp, n, "%.*s.%s.%08lx.part", (int)dirlen, final_path, base, random_word() & 0xffffffffUL);
+  for (attempt = 0; attempt < TEMP_NAME_ATTEMPTS; attempt++) {
+    snprintf(s->tmp, tmplen, "%.*s.%s.%08lx.part", (int)dirlen, final_path, base,
+             (unsigned long)random_u32());
     s->fd = open(s->tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0666);
     if (s->fd >= 0 || errno != EEXIST) break;
   }
   if (s->fd < 0) {
-    snprintf(err, errlen, "cannot create %s: %s", s->tmp, strerror(errno));
+    set_err(err, errlen, "cannot create a temporary file beside %s: %s", final_path, strerror(errno));
     free(s->tmp);
-    s->tmp = NULL;
+    s->tmp = NULL; /* not ours: nothing to unlink */
     gi_sink_free(s);
     return NULL;
   }
   return s;
 }
 
-static int flush_file(gi_sink *s) {
-  size_t off = 0;
-  while (off < s->len) {
-    ssize_t w = write(s->fd, s->buf + off, s->len - off);
+static int write_all(gi_sink *s, const char *p, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(s->fd, p, n);
     if (w < 0) {
       if (errno == EINTR) continue;
       return fail(s, GI_SINK_EIO, "cannot write %s: %s", s->path, strerror(errno));
     }
-    off += (size_t)w;
+    if (w == 0) return fail(s, GI_SINK_EIO, "cannot write %s: %s", s->path, strerror(ENOSPC));
+    p += w;
+    n -= (size_t)w;
   }
+  return GI_SINK_OK;
+}
+
+static int flush_file(gi_sink *s) {
+  int rc = write_all(s, s->buf, s->len);
   s->len = 0;
-  return GI_SINK_OK;
+  return rc;
 }
 
-/* Room for at least need more bytes in buf: memory grows, files flush. */
-static int reserve(gi_sink *s, size_t need) {
-  if (s->cap - s->len >= need) return GI_SINK_OK;
-  if (s->is_file) {
-    int rc = flush_file(s);
-    if (rc) return rc;
-    return GI_SINK_OK; /* callers never ask a file for more than its buffer */
-  }
-  {
-    size_t cap = s->cap ? s->cap : 64 * 1024;
-    char *p;
-    while (cap - s->len < need) {
-      if (cap > ((size_t)-1) / 2) return fail(s, GI_SINK_ENOMEM, "out of memory");
-      cap *= 2;
+/* Memory sinks: room for need more bytes, capacity doubling. */
+static int grow(gi_sink *s, size_t need) {
+  size_t cap = s->cap ? s->cap : MEMORY_FIRST_CAPACITY;
+  char *p;
+  if (need > SIZE_MAX - s->len) return fail(s, GI_SINK_ENOMEM, "out of memory");
+  while (cap - s->len < need) {
+    if (cap > SIZE_MAX / 2) {
+      cap = s->len + need;
+      break;
     }
-    p = (char *)realloc(s->buf, cap);
-    if (p == NULL) return fail(s, GI_SINK_ENOMEM, "out of memory");
-    s->buf = p;
-    s->cap = cap;
+    cap *= 2;
   }
+  p = (char *)realloc(s->buf, cap);
+  if (p == NULL) return fail(s, GI_SINK_ENOMEM, "out of memory");
+  s->buf = p;
+  s->cap = cap;
   return GI_SINK_OK;
 }
 
-static int check_limit(gi_sink *s, size_t more) {
-  if (s->limit && s->total + more > s->limit)
-    return fail(s, GI_SINK_ELIMIT, "image larger than %zu bytes", s->limit);
-  return GI_SINK_OK;
+/* Bytes libb64 has completed after chars alphabet characters: three per
+ * four, and one fewer than the characters of an unfinished quantum. */
+static size_t decoded_after(size_t chars) {
+  size_t rest = chars % 4;
+  return chars / 4 * 3 + (rest ? rest - 1 : 0);
 }
 
-/* decodes n checked alphabet characters */
+static int over_limit(gi_sink *s, size_t more) {
+  return s->limit != 0 && (more > s->limit || s->total > s->limit - more);
+}
+
+static int limit_error(gi_sink *s) {
+  return fail(s, GI_SINK_ELIMIT, "image larger than %zu bytes", s->limit);
+}
+
+/* Decodes n checked alphabet characters. libb64 writes the partial byte of
+ * an unfinished quantum one past what it returns, hence the +1 of room. */
 static int decode_span(gi_sink *s, const char *text, size_t n) {
+  size_t more = decoded_after(s->chars + n) - decoded_after(s->chars);
+  if (over_limit(s, more)) return limit_error(s);
   while (n > 0) {
-    size_t take = n > DECODE_SPAN ? DECODE_SPAN : n;
-    size_t most = take / 4 * 3 + 3;
-    int out, rc = reserve(s, most);
-    if (rc) return rc;
+    size_t take = n, room;
+    int out;
+    if (s->is_file) {
+      room = s->cap - s->len;
+      if (room < 8) {
+        int rc = flush_file(s);
+        if (rc) return rc;
+        room = s->cap;
+      }
+      /* take characters whose output (at most 3 per 4, +2 for a carried
+       * quantum, +1 partial byte) fits the room */
+      if (take > (room - 3) / 3 * 4) take = (room - 3) / 3 * 4;
+    } else {
+      if (take > MEMORY_DECODE_SPAN) take = MEMORY_DECODE_SPAN;
+      if (s->cap - s->len < take / 4 * 3 + 4) {
+        int rc = grow(s, take / 4 * 3 + 4);
+        if (rc) return rc;
+      }
+    }
     out = base64_decode_block(text, (int)take, s->buf + s->len, &s->state);
-    if (out < 0) return fail(s, GI_SINK_EBASE64, "base64 decoder failed");
-    if ((rc = check_limit(s, (size_t)out)) != 0) return rc;
     s->len += (size_t)out;
     s->total += (size_t)out;
     s->chars += take;
@@ -241,38 +294,37 @@ static int decode_span(gi_sink *s, const char *text, size_t n) {
   return GI_SINK_OK;
 }
 
+static int bad_character(gi_sink *s, unsigned char c) {
+  size_t offset = s->chars + s->padding;
+  if (s->padding > 0 && BASE64_VALUE[c] >= 0)
+    return fail(s, GI_SINK_EBASE64, "base64 text continues after its padding at offset %zu", offset);
+  if (c >= 0x21 && c < 0x7f)
+    return fail(s, GI_SINK_EBASE64, "invalid base64 character '%c' at offset %zu", c, offset);
+  return fail(s, GI_SINK_EBASE64, "invalid base64 byte 0x%02x at offset %zu", c, offset);
+}
+
 int gi_sink_write_b64(gi_sink *s, const char *text, size_t len) {
+  const unsigned char *t = (const unsigned char *)text;
   size_t i = 0;
   if (s->failed) return s->failed;
   while (i < len) {
-    size_t pos;
     if (s->padding == 0) {
       size_t start = i;
       int rc;
-      const unsigned char *t = (const unsigned char *)text;
-      /* eight at a time: values are 0..63 and the misfits negative, so the
-       * OR of eight is negative exactly when one of them does not belong */
-      while (i + 8 <= len && (ALPHABET[t[i]] | ALPHABET[t[i + 1]] | ALPHABET[t[i + 2]] |
-                              ALPHABET[t[i + 3]] | ALPHABET[t[i + 4]] | ALPHABET[t[i + 5]] |
-                              ALPHABET[t[i + 6]] | ALPHABET[t[i + 7]]) >= 0)
+      while (i + 8 <= len && (BASE64_VALUE[t[i]] | BASE64_VALUE[t[i + 1]] | BASE64_VALUE[t[i + 2]] |
+                              BASE64_VALUE[t[i + 3]] | BASE64_VALUE[t[i + 4]] | BASE64_VALUE[t[i + 5]] |
+                              BASE64_VALUE[t[i + 6]] | BASE64_VALUE[t[i + 7]]) >= 0)
         i += 8;
-      while (i < len && ALPHABET[t[i]] >= 0) i++;
+      while (i < len && BASE64_VALUE[t[i]] >= 0) i++;
       if (i > start && (rc = decode_span(s, text + start, i - start)) != 0) return rc;
       if (i == len) break;
     }
-    pos = s->chars + (size_t)s->padding;
-    if (s->closed)
-      return fail(s, GI_SINK_EBASE64, "base64 text continues after its padding at offset %zu", pos);
-    if (text[i] != '=')
-      return fail(s, GI_SINK_EBASE64, ALPHABET[(unsigned char)text[i]] >= 0
-                  ? "base64 data after padding at offset %zu (0x%02x)"
-                  : "invalid base64 character at offset %zu (0x%02x)",
-                  pos, (unsigned char)text[i]);
-    /* '=' fills only the last one or two places of the final quantum */
-    if (pos % 4 < 2 || (s->padding == 1 && pos % 4 != 3))
-      return fail(s, GI_SINK_EBASE64, "misplaced base64 padding at offset %zu", pos);
+    if (t[i] != '=') return bad_character(s, t[i]);
+    /* '=' may stand only for the third and fourth characters of the last
+     * quantum, and a second one only right after the first */
+    if ((s->chars + s->padding) % 4 < 2 || s->padding >= 2 || (s->chars % 4 == 3 && s->padding >= 1))
+      return fail(s, GI_SINK_EBASE64, "misplaced base64 padding at offset %zu", s->chars + s->padding);
     s->padding++;
-    if ((pos + 1) % 4 == 0) s->closed = 1;
     i++;
   }
   return GI_SINK_OK;
@@ -281,33 +333,33 @@ int gi_sink_write_b64(gi_sink *s, const char *text, size_t len) {
 int gi_sink_write_raw(gi_sink *s, const char *bytes, size_t len) {
   int rc;
   if (s->failed) return s->failed;
-  if ((rc = check_limit(s, len)) != 0) return rc;
-  s->total += len;
-  while (len > 0) {
-    size_t take;
-    if (s->is_file) {
-      if (s->len == s->cap && (rc = flush_file(s)) != 0) return rc;
-      take = s->cap - s->len;
-      if (take > len) take = len;
-    } else {
-      if ((rc = reserve(s, len)) != 0) return rc;
-      take = len;
+  if (over_limit(s, len)) return limit_error(s);
+  if (s->is_file) {
+    if (len >= s->cap - s->len) {
+      /* large pieces go straight out, after what is buffered */
+      if ((rc = flush_file(s)) != 0) return rc;
+      if (len >= s->cap) {
+        if ((rc = write_all(s, bytes, len)) != 0) return rc;
+        s->total += len;
+        return GI_SINK_OK;
+      }
     }
-    memcpy(s->buf + s->len, bytes, take);
-    s->len += take;
-    bytes += take;
-    len -= take;
+  } else if (len > s->cap - s->len && (rc = grow(s, len)) != 0) {
+    return rc;
   }
+  if (len > 0) memcpy(s->buf + s->len, bytes, len);
+  s->len += len;
+  s->total += len;
   return GI_SINK_OK;
 }
 
 int gi_sink_finish(gi_sink *s) {
-  size_t total_chars;
+  size_t count;
   if (s->failed) return s->failed;
-  total_chars = s->chars + (size_t)s->padding;
-  if (total_chars % 4 != 0)
-    return fail(s, GI_SINK_EBASE64, "base64 text of %zu characters is not a multiple of 4", total_chars);
-  if (s->is_file) return flush_file(s);
+  count = s->chars + s->padding;
+  if (count % 4 != 0)
+    return fail(s, GI_SINK_EBASE64, "base64 text ends after %zu characters, not a multiple of 4", count);
+  if (s->is_file && s->fd >= 0) return flush_file(s);
   return GI_SINK_OK;
 }
 
@@ -316,14 +368,14 @@ int gi_sink_commit(gi_sink *s) {
   if (s->failed) return s->failed;
   if (!s->is_file || s->committed) return GI_SINK_OK;
   if ((rc = flush_file(s)) != 0) return rc;
-  if (close(s->fd) != 0) {
-    s->fd = -1;
-    return fail(s, GI_SINK_EIO, "cannot write %s: %s", s->path, strerror(errno));
-  }
+  rc = close(s->fd);
   s->fd = -1;
+  if (rc != 0) return fail(s, GI_SINK_EIO, "cannot write %s: %s", s->path, strerror(errno));
   if (rename(s->tmp, s->path) != 0)
     return fail(s, GI_SINK_EIO, "cannot save %s: %s", s->path, strerror(errno));
   s->committed = 1;
+  free(s->tmp);
+  s->tmp = NULL;
   return GI_SINK_OK;
 }
 
@@ -338,6 +390,8 @@ void gi_sink_abort(gi_sink *s) {
     free(s->tmp);
     s->tmp = NULL;
   }
+  s->len = 0;
+  if (!s->failed) fail(s, GI_SINK_EIO, "saving %s was abandoned", s->path);
 }
 
 void gi_sink_free(gi_sink *s) {
@@ -358,10 +412,8 @@ const char *gi_sink_data(const gi_sink *s, size_t *len) {
 
 char *gi_sink_take(gi_sink *s, size_t *len) {
   char *p;
-  if (s->is_file) {
-    *len = 0;
-    return NULL;
-  }
+  *len = 0;
+  if (s->is_file) return NULL;
   p = s->buf;
   *len = s->len;
   s->buf = NULL;
