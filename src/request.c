@@ -1,249 +1,682 @@
-/* request: options to a validated request body (see request.h). */
+/* request: options to a validated request body (see request.h).
+ *
+ * Everything the caller gave is checked first (names, types, per-model
+ * values, input images from their headers); only then are the JSON text or
+ * the multipart form allocated, so a caller bug leaves nothing behind but
+ * what gi_request_free releases anyway. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "request.h"
 #include "models.h"
 #include "input.h"
 #include "json.h"
 
-#define MAX_EDIT_IMAGES 16
-#define DALLE_IMAGE_LIMIT (4.0 * 1024 * 1024)
-#define GPT_IMAGE_LIMIT (50.0 * 1024 * 1024)
+#define DALLE_IMAGE_LIMIT (4LL * 1024 * 1024)
+#define GPT_IMAGE_LIMIT (50LL * 1024 * 1024)
+#define MAX_TIMEOUT_SECONDS 1e9
+#define MAX_RETRIES_LIMIT 1000000
+#define LABEL_SIZE 32
 
-static const char *const API_OPTIONS[] = {
-  "prompt", "n", "size", "quality", "background", "output_format", "output_compression",
-  "moderation", "style", "response_format", "user", "partial_images", "input_fidelity",
-  "model", "image", "mask", "stream", NULL
+enum { OP_GEN = 1 << GI_OP_GENERATE, OP_EDIT = 1 << GI_OP_EDIT, OP_VAR = 1 << GI_OP_VARIATION };
+#define OP_ALL (OP_GEN | OP_EDIT | OP_VAR)
+
+typedef enum { T_STRING, T_INTEGER, T_BOOLEAN, T_IMAGE, T_FUNCTION, T_NUMBER, T_TABLE } value_kind;
+
+/* The API's own fields, in the order the form sends them, with the
+ * operations whose endpoint takes them (openai-node's images.d.ts). */
+static const struct api_option {
+  const char *name;
+  value_kind kind;
+  int ops;
+} API_OPTIONS[] = {
+  {"image", T_IMAGE, OP_EDIT | OP_VAR},
+  {"mask", T_IMAGE, OP_EDIT},
+  {"prompt", T_STRING, OP_GEN | OP_EDIT},
+  {"model", T_STRING, OP_ALL},
+  {"n", T_INTEGER, OP_ALL},
+  {"size", T_STRING, OP_ALL},
+  {"quality", T_STRING, OP_GEN | OP_EDIT},
+  {"background", T_STRING, OP_GEN | OP_EDIT},
+  {"output_format", T_STRING, OP_GEN | OP_EDIT},
+  {"output_compression", T_INTEGER, OP_GEN | OP_EDIT},
+  {"moderation", T_STRING, OP_GEN},
+  {"style", T_STRING, OP_GEN},
+  {"response_format", T_STRING, OP_ALL},
+  {"user", T_STRING, OP_ALL},
+  {"input_fidelity", T_STRING, OP_EDIT},
+  {"partial_images", T_INTEGER, OP_GEN | OP_EDIT},
+  {"stream", T_BOOLEAN, OP_GEN | OP_EDIT},
+  {NULL, T_STRING, 0}
 };
 
+/* read by the job code itself; their types are checked here */
 const char *const gi_request_local_options[] = {
   "save", "on_partial", "on_done", "timeout", "max_retries", "extra", NULL
 };
+static const value_kind LOCAL_KINDS[] = {T_STRING, T_FUNCTION, T_FUNCTION, T_NUMBER, T_INTEGER, T_TABLE};
 
 static const char *const OP_NAMES[] = {"generate", "edit", "variation"};
 
 gi_op gi_request_checkop(lua_State *L, int idx) {
-  const char *s = lua_tostring(L, idx);
   int i;
-  if (lua_type(L, idx) == LUA_TSTRING)
-    for (i = 0; i < 3; i++)
-      if (strcmp(s, OP_NAMES[i]) == 0) return (gi_op)i;
-  luaL_error(L, "unknown operation '%s' (use 'generate', 'edit', 'variation'%s)",
-             s ? s : luaL_typename(L, idx), "");
+  if (lua_type(L, idx) != LUA_TSTRING)
+    luaL_error(L, "the operation must be a string ('generate', 'edit' or 'variation'), got %s",
+               luaL_typename(L, idx));
+  for (i = 0; i < 3; i++)
+    if (strcmp(lua_tostring(L, idx), OP_NAMES[i]) == 0) return (gi_op)i;
+  luaL_error(L, "unknown operation '%s' (use 'generate', 'edit' or 'variation')", lua_tostring(L, idx));
   return GI_OP_GENERATE;
 }
 
-static size_t distance(const char *a, const char *b) {
-  size_t la = strlen(a), lb = strlen(b), i, j, row[40];
-  if (la >= 40 || lb >= 40) return 40;
-  for (j = 0; j <= lb; j++) row[j] = j;
+/* ------------------------------------------------------------------ */
+/* option names */
+
+#define MAX_HINT_LEN 40
+
+/* Edit distance where swapping two neighbours counts as one edit. */
+static size_t edit_distance(const char *a, const char *b) {
+  size_t la = strlen(a), lb = strlen(b), i, j;
+  size_t d[MAX_HINT_LEN + 1][MAX_HINT_LEN + 1];
+  if (la > MAX_HINT_LEN || lb > MAX_HINT_LEN) return (size_t)-1;
+  for (i = 0; i <= la; i++) d[i][0] = i;
+  for (j = 0; j <= lb; j++) d[0][j] = j;
   for (i = 1; i <= la; i++) {
-    size_t diag = row[0];
-    row[0] = i;
     for (j = 1; j <= lb; j++) {
-      size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
-      if (up + 1 < best) best = up + 1;
-      if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
-      row[j] = best;
-      diag = up;
+      size_t best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+      if (d[i - 1][j] + 1 < best) best = d[i - 1][j] + 1;
+      if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
+        best = d[i - 2][j - 2] + 1;
+      d[i][j] = best;
     }
   }
-  return row[lb];
+  return d[la][lb];
 }
 
-static int known_option(const char *key) {
+static int api_index(const char *key) {
   int i;
-  for (i = 0; API_OPTIONS[i]; i++)
-    if (strcmp(key, API_OPTIONS[i]) == 0) return 1;
-  for (i = 0; gi_request_local_options[i]; i++)
-    if (strcmp(key, gi_request_local_options[i]) == 0) return 1;
-  return 0;
+  for (i = 0; API_OPTIONS[i].name; i++)
+    if (strcmp(key, API_OPTIONS[i].name) == 0) return i;
+  return -1;
 }
 
-static void check_keys(lua_State *L, int opts, gi_op op) {
+static int local_index(const char *key) {
+  int i;
+  for (i = 0; gi_request_local_options[i]; i++)
+    if (strcmp(key, gi_request_local_options[i]) == 0) return i;
+  return -1;
+}
+
+/* The known name closest to key, when it is close enough to be a typo. */
+static const char *closest_option(const char *key) {
+  const char *best = NULL;
+  size_t best_d = (size_t)-1, len = strlen(key), d;
+  int i;
+  for (i = 0; API_OPTIONS[i].name; i++) {
+    d = edit_distance(key, API_OPTIONS[i].name);
+    if (d < best_d) best_d = d, best = API_OPTIONS[i].name;
+  }
+  for (i = 0; gi_request_local_options[i]; i++) {
+    d = edit_distance(key, gi_request_local_options[i]);
+    if (d < best_d) best_d = d, best = gi_request_local_options[i];
+  }
+  /* a typo changes a little of a long name, never most of a short one */
+  if (best == NULL || best_d >= len || best_d > (strlen(best) <= 4 ? 1u : 2u)) return NULL;
+  return best;
+}
+
+/* "generate and edit", "edit" ... */
+static void push_op_list(lua_State *L, int ops) {
+  const char *names[3];
+  int count = 0, i;
+  for (i = 0; i < 3; i++)
+    if (ops & (1 << i)) names[count++] = OP_NAMES[i];
+  if (count == 1) lua_pushstring(L, names[0]);
+  else if (count == 2) lua_pushfstring(L, "%s and %s", names[0], names[1]);
+  else lua_pushfstring(L, "%s, %s and %s", names[0], names[1], names[2]);
+}
+
+/* Copies the options into a fresh table (pushed; returns its index) after
+ * checking every name.  Reading the copy touches no metamethod and no value
+ * the caller can change or free while the request is being built. */
+static int snapshot_options(lua_State *L, int opts, gi_op op) {
+  int snap;
+  lua_newtable(L);
+  snap = lua_gettop(L);
   lua_pushnil(L);
   while (lua_next(L, opts)) {
-    const char *key, *best = NULL;
-    size_t best_d = 3;
-    int i;
+    const char *key, *hint;
+    int api;
     if (lua_type(L, -2) != LUA_TSTRING)
-      luaL_error(L, "option names must be strings, got %s", luaL_typename(L, -2));
+      luaL_error(L, "option names must be strings, got a %s key", luaL_typename(L, -2));
     key = lua_tostring(L, -2);
     if (strcmp(key, "op") == 0) {
+      /* batch entries carry their operation */
       if (lua_type(L, -1) != LUA_TSTRING || strcmp(lua_tostring(L, -1), OP_NAMES[op]) != 0)
-        luaL_error(L, "option 'op' must be '%s' here", OP_NAMES[op]);
-    } else if (!known_option(key)) {
-      for (i = 0; API_OPTIONS[i]; i++) {
-        size_t d = distance(key, API_OPTIONS[i]);
-        if (d < best_d) best_d = d, best = API_OPTIONS[i];
-      }
-      for (i = 0; gi_request_local_options[i]; i++) {
-        size_t d = distance(key, gi_request_local_options[i]);
-        if (d < best_d) best_d = d, best = gi_request_local_options[i];
-      }
-      if (best) luaL_error(L, "unknown option '%s' (did you mean '%s'?)", key, best);
+        luaL_error(L, "option 'op' must be '%s' in a %s call", OP_NAMES[op], OP_NAMES[op]);
+      lua_pop(L, 1);
+      continue;
+    }
+    api = api_index(key);
+    if (api < 0 && local_index(key) < 0) {
+      hint = closest_option(key);
+      if (hint) luaL_error(L, "unknown option '%s' (did you mean '%s'?)", key, hint);
       luaL_error(L, "unknown option '%s'", key);
     }
+    if (api >= 0 && !(API_OPTIONS[api].ops & (1 << op))) {
+      push_op_list(L, API_OPTIONS[api].ops);
+      luaL_error(L, "option '%s' is only for %s, not %s", key, lua_tostring(L, -1), OP_NAMES[op]);
+    }
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_rawset(L, snap);
+  }
+  return snap;
+}
+
+/* ------------------------------------------------------------------ */
+/* types */
+
+static void number_text(double d, char *buf, size_t size) {
+  if (d != d) snprintf(buf, size, "nan");
+  else if (d > 1e308 || d < -1e308) snprintf(buf, size, "%sinf", d < 0 ? "-" : "");
+  else snprintf(buf, size, "%.14g", d);
+}
+
+/* A finite number with no fraction; huge ones are clamped (still integers
+ * for every check that follows). */
+static int to_integer(lua_State *L, int idx, long long *out) {
+  double d;
+#if LUA_VERSION_NUM >= 503
+  if (lua_isinteger(L, idx)) {
+    *out = (long long)lua_tointeger(L, idx);
+    return 1;
+  }
+#endif
+  d = (double)lua_tonumber(L, idx);
+  if (d != d) return 0;
+  if (d > 9.0e15 || d < -9.0e15) {
+    if (d > 1e308 || d < -1e308) return 0;
+    *out = d > 0 ? 9000000000000000LL : -9000000000000000LL;
+    return 1;
+  }
+  if (d != (double)(long long)d) return 0;
+  *out = (long long)d;
+  return 1;
+}
+
+static const char *kind_name(value_kind k) {
+  switch (k) {
+    case T_STRING: return "a string";
+    case T_INTEGER: return "an integer";
+    case T_BOOLEAN: return "a boolean";
+    case T_FUNCTION: return "a function";
+    case T_NUMBER: return "a number";
+    case T_TABLE: return "a table";
+    default: return "an image";
+  }
+}
+
+static int is_io_file(lua_State *L, int idx) {
+  return lua_type(L, idx) == LUA_TUSERDATA && luaL_testudata(L, idx, LUA_FILEHANDLE) != NULL;
+}
+
+static void check_type(lua_State *L, const char *name, value_kind kind, int idx) {
+  int t = lua_type(L, idx), ok;
+  long long ignored;
+  char got[48];
+  switch (kind) {
+    case T_STRING: ok = t == LUA_TSTRING; break;
+    case T_BOOLEAN: ok = t == LUA_TBOOLEAN; break;
+    case T_FUNCTION: ok = t == LUA_TFUNCTION; break;
+    case T_TABLE: ok = t == LUA_TTABLE; break;
+    case T_NUMBER: ok = t == LUA_TNUMBER; break;
+    case T_INTEGER: ok = t == LUA_TNUMBER && to_integer(L, idx, &ignored); break;
+    default: ok = t == LUA_TSTRING || t == LUA_TTABLE || is_io_file(L, idx); break;
+  }
+  if (ok) return;
+  if (kind == T_IMAGE)
+    luaL_error(L, "option '%s' must be a path, a string of bytes, an open io file, a table "
+                  "{data=..., filename=..., type=} or a list of those, got %s", name, luaL_typename(L, idx));
+  if (t == LUA_TNUMBER && kind == T_INTEGER) number_text((double)lua_tonumber(L, idx), got, sizeof got);
+  else snprintf(got, sizeof got, "%s", luaL_typename(L, idx));
+  luaL_error(L, "option '%s' must be %s, got %s", name, kind_name(kind), got);
+}
+
+static void check_types(lua_State *L, int snap) {
+  int i;
+  for (i = 0; API_OPTIONS[i].name; i++) {
+    lua_getfield(L, snap, API_OPTIONS[i].name);
+    if (!lua_isnil(L, -1)) check_type(L, API_OPTIONS[i].name, API_OPTIONS[i].kind, -1);
+    lua_pop(L, 1);
+  }
+  for (i = 0; gi_request_local_options[i]; i++) {
+    lua_getfield(L, snap, gi_request_local_options[i]);
+    if (!lua_isnil(L, -1)) check_type(L, gi_request_local_options[i], LOCAL_KINDS[i], -1);
     lua_pop(L, 1);
   }
 }
 
-/* typed getters: push nothing, return NULL/-1 when absent, raise on a wrong type */
-static const char *opt_string(lua_State *L, int opts, const char *name) {
+/* typed getters on the snapshot (types already checked); push nothing */
+static const char *get_string(lua_State *L, int snap, const char *name, size_t *len) {
   const char *s;
-  lua_getfield(L, opts, name);
-  if (lua_isnil(L, -1)) {
-    lua_pop(L, 1);
-    return NULL;
-  }
-  if (lua_type(L, -1) != LUA_TSTRING)
-    luaL_error(L, "option '%s' must be a string, got %s", name, luaL_typename(L, -1));
-  s = lua_tostring(L, -1);
-  lua_pop(L, 1); /* the options table keeps it alive */
+  lua_getfield(L, snap, name);
+  s = lua_isnil(L, -1) ? NULL : lua_tolstring(L, -1, len);
+  lua_pop(L, 1); /* the snapshot keeps it alive */
   return s;
 }
 
-static int opt_integer(lua_State *L, int opts, const char *name, long *out) {
-  lua_getfield(L, opts, name);
-  if (lua_isnil(L, -1)) {
-    lua_pop(L, 1);
-    return 0;
+typedef struct {
+  int given;
+  long long value;
+  char text[32]; /* as the caller wrote it, for messages */
+} int_option;
+
+static void get_integer(lua_State *L, int snap, const char *name, int_option *o) {
+  memset(o, 0, sizeof *o);
+  lua_getfield(L, snap, name);
+  if (!lua_isnil(L, -1)) {
+    o->given = 1;
+    to_integer(L, -1, &o->value);
+#if LUA_VERSION_NUM >= 503
+    if (lua_isinteger(L, -1)) snprintf(o->text, sizeof o->text, "%lld", o->value);
+    else
+#endif
+      number_text((double)lua_tonumber(L, -1), o->text, sizeof o->text);
   }
-  if (!gi_isinteger(L, -1))
-    luaL_error(L, "option '%s' must be an integer, got %s", name,
-               lua_type(L, -1) == LUA_TNUMBER ? "a fraction" : luaL_typename(L, -1));
-  *out = (long)lua_tointeger(L, -1);
   lua_pop(L, 1);
+}
+
+static int get_boolean(lua_State *L, int snap, const char *name, int *given) {
+  int v;
+  lua_getfield(L, snap, name);
+  *given = !lua_isnil(L, -1);
+  v = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return v;
+}
+
+/* ------------------------------------------------------------------ */
+/* local options and extra */
+
+static void check_local_values(lua_State *L, int snap) {
+  size_t len = 0;
+  const char *save = get_string(L, snap, "save", &len);
+  int_option retries;
+  if (save && len == 0) luaL_error(L, "option 'save' must not be empty");
+  if (save && strlen(save) != len) luaL_error(L, "option 'save' must not contain NUL bytes");
+  lua_getfield(L, snap, "timeout");
+  if (!lua_isnil(L, -1)) {
+    double t = (double)lua_tonumber(L, -1);
+    char text[32];
+    number_text(t, text, sizeof text);
+    if (!(t > 0) || !(t <= MAX_TIMEOUT_SECONDS))
+      luaL_error(L, "option 'timeout' must be a positive number of seconds (at most 1e9), got %s", text);
+  }
+  lua_pop(L, 1);
+  get_integer(L, snap, "max_retries", &retries);
+  if (retries.given && (retries.value < 0 || retries.value > MAX_RETRIES_LIMIT))
+    luaL_error(L, "option 'max_retries' must be an integer from 0 to %d, got %s", MAX_RETRIES_LIMIT,
+               retries.text);
+}
+
+static int encode_protected(lua_State *L) {
+  gi_json_encode(L, 1);
   return 1;
 }
 
-static int opt_boolean(lua_State *L, int opts, const char *name, int *out) {
-  lua_getfield(L, opts, name);
+/* extra: field names the module does not know yet.  A field that is an
+ * option of its own must be given as that option, so its checks apply and
+ * the job knows what it asked for. */
+static void check_extra(lua_State *L, int snap, gi_op op) {
+  int extra;
+  lua_getfield(L, snap, "extra");
   if (lua_isnil(L, -1)) {
     lua_pop(L, 1);
-    return 0;
+    return;
   }
-  if (lua_type(L, -1) != LUA_TBOOLEAN)
-    luaL_error(L, "option '%s' must be a boolean, got %s", name, luaL_typename(L, -1));
-  *out = lua_toboolean(L, -1);
-  lua_pop(L, 1);
-  return 1;
-}
-
-static void check_local_types(lua_State *L, int opts) {
-  static const struct { const char *name; int type; } LOCAL[] = {
-    {"save", LUA_TSTRING}, {"on_partial", LUA_TFUNCTION}, {"on_done", LUA_TFUNCTION},
-    {"timeout", LUA_TNUMBER}, {"max_retries", LUA_TNUMBER}, {"extra", LUA_TTABLE}, {NULL, 0}
-  };
-  int i;
-  for (i = 0; LOCAL[i].name; i++) {
-    lua_getfield(L, opts, LOCAL[i].name);
-    if (!lua_isnil(L, -1) && lua_type(L, -1) != LOCAL[i].type)
-      luaL_error(L, "option '%s' must be a %s, got %s", LOCAL[i].name, lua_typename(L, LOCAL[i].type),
-                 luaL_typename(L, -1));
+  extra = lua_gettop(L);
+  lua_pushnil(L);
+  while (lua_next(L, extra)) {
+    const char *key;
+    int t = lua_type(L, -1);
+    long long ignored;
+    if (lua_type(L, -2) != LUA_TSTRING)
+      luaL_error(L, "option 'extra' must map field names (strings) to values, got a %s key", luaL_typename(L, -2));
+    key = lua_tostring(L, -2);
+    if (key[0] == '\0' || strlen(key) != lua_rawlen(L, -2))
+      luaL_error(L, "option 'extra' has an empty field name or one with NUL bytes");
+    if (api_index(key) >= 0)
+      luaL_error(L, "option 'extra' must not set '%s': pass %s = ... as an option of the call", key, key);
+    if (op != GI_OP_GENERATE) {
+      if (t == LUA_TNUMBER && !to_integer(L, -1, &ignored)) {
+        double d = (double)lua_tonumber(L, -1);
+        if (d != d || d > 1e308 || d < -1e308)
+          luaL_error(L, "option 'extra' field '%s' must be a finite number", key);
+      } else if (t != LUA_TSTRING && t != LUA_TNUMBER && t != LUA_TBOOLEAN) {
+        luaL_error(L, "option 'extra' field '%s' must be a string, number or boolean for %s (it is sent "
+                      "as a form field), got %s", key, OP_NAMES[op], luaL_typename(L, -1));
+      }
+    }
     lua_pop(L, 1);
   }
+  if (op == GI_OP_GENERATE) {
+    lua_pushcfunction(L, encode_protected);
+    lua_pushvalue(L, extra);
+    if (lua_pcall(L, 1, 1, 0) != 0) {
+      static const char PREFIX[] = "cannot encode the request as JSON: ";
+      const char *why = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "not encodable";
+      if (strncmp(why, PREFIX, sizeof PREFIX - 1) == 0) why += sizeof PREFIX - 1;
+      luaL_error(L, "option 'extra' cannot be sent as JSON: %s", why);
+    }
+  }
+  lua_settop(L, extra - 1);
 }
 
-/* code points of a UTF-8 string; -1 when it is not valid UTF-8 */
-static long utf8_length(const char *s, size_t len) {
+/* ------------------------------------------------------------------ */
+/* values per model */
+
+/* Byte offset of the first byte that is not valid UTF-8, or -1; counts the
+ * code points in *chars. */
+static long long utf8_check(const unsigned char *s, size_t len, long long *chars) {
   size_t i = 0;
-  long count = 0;
+  *chars = 0;
   while (i < len) {
-    unsigned char c = (unsigned char)s[i];
+    unsigned c = s[i];
     size_t extra, k;
     unsigned long cp;
     if (c < 0x80) extra = 0, cp = c;
     else if ((c & 0xE0) == 0xC0) extra = 1, cp = c & 0x1F;
     else if ((c & 0xF0) == 0xE0) extra = 2, cp = c & 0x0F;
     else if ((c & 0xF8) == 0xF0) extra = 3, cp = c & 0x07;
-    else return -1;
-    if (i + extra >= len + (extra == 0)) return -1;
+    else return (long long)i;
+    if (extra > len - i - 1) return (long long)i;
     for (k = 1; k <= extra; k++) {
-      unsigned char d = (unsigned char)s[i + k];
-      if ((d & 0xC0) != 0x80) return -1;
-      cp = (cp << 6) | (d & 0x3F);
+      if ((s[i + k] & 0xC0) != 0x80) return (long long)i;
+      cp = (cp << 6) | (s[i + k] & 0x3F);
     }
     if ((extra == 1 && cp < 0x80) || (extra == 2 && cp < 0x800) || (extra == 3 && cp < 0x10000) ||
         cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-      return -1;
+      return (long long)i;
     i += extra + 1;
-    count++;
+    (*chars)++;
   }
+  return -1;
+}
+
+static void check_prompt(lua_State *L, int snap, gi_op op, const gi_model *m) {
+  size_t len;
+  const char *prompt = get_string(L, snap, "prompt", &len);
+  long long chars, bad, limit = gi_model_prompt_limit(m);
+  if (op == GI_OP_VARIATION) return; /* the name check refused a prompt */
+  if (prompt == NULL) luaL_error(L, "option 'prompt' is required for %s", OP_NAMES[op]);
+  bad = utf8_check((const unsigned char *)prompt, len, &chars);
+  if (bad >= 0) luaL_error(L, "option 'prompt' is not valid UTF-8 (at byte %d)", (int)bad + 1);
+  if (limit && chars > limit)
+    luaL_error(L, "option 'prompt' is %d characters long; %s takes at most %d", (int)chars, m->name, (int)limit);
+}
+
+static void one_of(lua_State *L, const char *option, const char *value, const gi_model *m,
+                   const char *const *allowed) {
+  const char *const *p;
+  for (p = allowed; *p; p++)
+    if (strcmp(value, *p) == 0) return;
+  gi_model_raise_choice(L, option, value, m, allowed);
+}
+
+/* Options of GPT image models only, given to a dall-e model. */
+static void check_gpt_only(lua_State *L, int snap, const gi_model *m) {
+  static const char *const GPT_ONLY[] = {"output_format", "background", "moderation", "partial_images",
+                                         "stream", "output_compression", "input_fidelity", NULL};
+  int i;
+  if (m->family != GI_MODEL_DALLE2 && m->family != GI_MODEL_DALLE3) return;
+  for (i = 0; GPT_ONLY[i]; i++) {
+    lua_getfield(L, snap, GPT_ONLY[i]);
+    if (!lua_isnil(L, -1)) {
+      const char *shown;
+      if (lua_type(L, -1) == LUA_TSTRING) shown = lua_pushfstring(L, "'%s'", lua_tostring(L, -1));
+      else if (lua_type(L, -1) == LUA_TBOOLEAN) shown = lua_toboolean(L, -1) ? "true" : "false";
+      else shown = lua_tostring(L, -1);
+      luaL_error(L, "option '%s' = %s is only for GPT image models, not %s%s", GPT_ONLY[i], shown, m->name,
+                 strcmp(GPT_ONLY[i], "output_format") == 0 ? " (dall-e models return PNG)" : "");
+    }
+    lua_pop(L, 1);
+  }
+}
+
+typedef struct {
+  const char *size, *quality, *output_format, *response_format;
+  int_option n, compression, partial;
+  int stream;
+} checked_values;
+
+static void check_values(lua_State *L, int snap, const gi_model *m, checked_values *v) {
+  static const char *const FORMATS[] = {"png", "jpeg", "webp", NULL};
+  static const char *const RESPONSE_FORMATS[] = {"url", "b64_json", NULL};
+  static const char *const STYLES[] = {"vivid", "natural", NULL};
+  static const char *const MODERATIONS[] = {"low", "auto", NULL};
+  static const char *const BACKGROUNDS[] = {"transparent", "opaque", "auto", NULL};
+  static const char *const FIDELITIES[] = {"high", "low", NULL};
+  int known = gi_model_known(m), stream_given;
+  const char *style = get_string(L, snap, "style", NULL);
+  const char *moderation = get_string(L, snap, "moderation", NULL);
+  const char *background = get_string(L, snap, "background", NULL);
+  const char *fidelity = get_string(L, snap, "input_fidelity", NULL);
+  const char *format;
+
+  v->size = get_string(L, snap, "size", NULL);
+  v->quality = get_string(L, snap, "quality", NULL);
+  v->output_format = get_string(L, snap, "output_format", NULL);
+  v->response_format = get_string(L, snap, "response_format", NULL);
+  get_integer(L, snap, "n", &v->n);
+  get_integer(L, snap, "output_compression", &v->compression);
+  get_integer(L, snap, "partial_images", &v->partial);
+  v->stream = get_boolean(L, snap, "stream", &stream_given);
+
+  /* what no model takes: the module relies on these being sane */
+  if (v->n.given && (v->n.value < 1 || v->n.value > INT_MAX))
+    luaL_error(L, "option 'n' = %s is not valid; use 1 to 10", v->n.text);
+  if (v->partial.given && (v->partial.value < 0 || v->partial.value > INT_MAX))
+    luaL_error(L, "option 'partial_images' = %s is not valid; use 0 to 3", v->partial.text);
+  if (v->compression.given && v->compression.value < 0)
+    luaL_error(L, "option 'output_compression' = %s is not valid; use 0 to 100", v->compression.text);
+  if (!known) return; /* a model the module does not know: its rules are the API's to tell */
+
+  if (v->n.given && m->family == GI_MODEL_DALLE3 && v->n.value != 1)
+    luaL_error(L, "option 'n' = %s is not valid for dall-e-3; it makes one image per request (n = 1)",
+               v->n.text);
+  if (v->n.given && v->n.value > 10)
+    luaL_error(L, "option 'n' = %s is not valid for %s; use 1 to 10", v->n.text, m->name);
+  if (v->size) gi_model_check_size(L, m, v->size);
+  if (v->quality) gi_model_check_quality(L, m, v->quality);
+  if (style) {
+    if (m->family != GI_MODEL_DALLE3)
+      luaL_error(L, "option 'style' = '%s' is only for dall-e-3, not %s", style, m->name);
+    one_of(L, "style", style, m, STYLES);
+  }
+  if (v->response_format) {
+    if (m->family == GI_MODEL_GPT)
+      luaL_error(L, "option 'response_format' = '%s' is only for dall-e-2 and dall-e-3; GPT image models "
+                    "(%s here) always return b64_json", v->response_format, m->name);
+    one_of(L, "response_format", v->response_format, m, RESPONSE_FORMATS);
+  }
+  check_gpt_only(L, snap, m);
+  if (m->family != GI_MODEL_GPT) return;
+
+  if (v->output_format) one_of(L, "output_format", v->output_format, m, FORMATS);
+  format = v->output_format ? v->output_format : "png";
+  if (moderation) one_of(L, "moderation", moderation, m, MODERATIONS);
+  if (background) {
+    one_of(L, "background", background, m, BACKGROUNDS);
+    if (strcmp(background, "transparent") == 0) {
+      if (!m->transparent)
+        luaL_error(L, "option 'background' = 'transparent' is not supported by %s; use 'opaque' or 'auto'",
+                   m->name);
+      if (strcmp(format, "jpeg") == 0)
+        luaL_error(L, "option 'background' = 'transparent' needs output_format 'png' or 'webp', not 'jpeg'");
+    }
+  }
+  if (v->compression.given) {
+    if (v->compression.value > 100)
+      luaL_error(L, "option 'output_compression' = %s is not valid for %s; use 0 to 100", v->compression.text,
+                 m->name);
+    if (v->compression.value < 100 && strcmp(format, "png") == 0)
+      luaL_error(L, "option 'output_compression' = %s needs output_format 'jpeg' or 'webp' (PNG output is "
+                    "lossless: leave it out or use 100)", v->compression.text);
+  }
+  if (v->partial.given && v->partial.value > 3)
+    luaL_error(L, "option 'partial_images' = %s is not valid for %s; use 0 to 3", v->partial.text, m->name);
+  if (fidelity) {
+    if (!m->input_fidelity)
+      luaL_error(L, "option 'input_fidelity' = '%s' is not supported by %s", fidelity, m->name);
+    one_of(L, "input_fidelity", fidelity, m, FIDELITIES);
+  }
+  (void)stream_given;
+}
+
+/* ------------------------------------------------------------------ */
+/* input images */
+
+/* A list of inputs (rather than one table input): a sequence and nothing else.
+ * Returns its length, or -1 for a table input (a table with data/path ...). */
+static int image_list_length(lua_State *L, int idx) {
+  int count = 0, integer_keys = 0, other_keys = 0;
+  idx = lua_absindex(L, idx);
+  if (!lua_istable(L, idx)) return -1;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    long long k;
+    if (lua_type(L, -2) == LUA_TNUMBER && to_integer(L, -2, &k) && k >= 1) integer_keys++;
+    else other_keys++;
+    lua_pop(L, 1);
+  }
+  if (other_keys) {
+    if (integer_keys)
+      luaL_error(L, "option 'image' mixes a list with named fields; give a list of images or one table "
+                    "{data=..., filename=..., type=}");
+    return -1;
+  }
+  count = (int)lua_rawlen(L, idx);
+  if (count != integer_keys) luaL_error(L, "option 'image' is a list with holes");
   return count;
 }
 
-static void only_for(lua_State *L, int present, const char *option, const gi_model *m, gi_family family,
-                     const char *why) {
-  if (!present || m->family == GI_MODEL_UNKNOWN || m->family == family) return;
-  luaL_error(L, "option '%s' is only for %s, not %s%s", option, gi_family_name(family), m->name, why);
+static const char *input_name(gi_input *in) { return in->label; }
+
+static void check_dalle2_input(lua_State *L, gi_input *in, const char *why) {
+  if (in->type != GI_IMG_PNG)
+    luaL_error(L, "%s must be a PNG for %s (it is %s)", input_name(in), why, in->mime);
+  if (in->width != in->height)
+    luaL_error(L, "%s must be square for %s (it is %dx%d)", input_name(in), why, (int)in->width, (int)in->height);
+  if (in->size >= DALLE_IMAGE_LIMIT)
+    luaL_error(L, "%s must be under 4 MB for %s (it is %d bytes)", input_name(in), why, (int)in->size);
 }
 
-static void one_of(lua_State *L, const char *option, const char *value, const char *const *list) {
-  const char *const *p;
-  luaL_Buffer b;
-  if (value == NULL) return;
-  for (p = list; *p; p++)
-    if (strcmp(value, *p) == 0) return;
-  luaL_buffinit(L, &b);
-  lua_pushfstring(L, "option '%s' = '%s' is not valid; use ", option, value);
-  luaL_addvalue(&b);
-  for (p = list; *p; p++) {
-    luaL_addchar(&b, '\'');
-    luaL_addstring(&b, *p);
-    luaL_addchar(&b, '\'');
-    if (p[1]) luaL_addstring(&b, p[2] ? ", " : " or ");
+static void check_mask(lua_State *L, gi_input *mask, gi_input *first) {
+  char name[sizeof mask->label + 8];
+  if (mask->kind == GI_IN_PATH) snprintf(name, sizeof name, "the %s", mask->label);
+  else snprintf(name, sizeof name, "the mask");
+  if (mask->type != GI_IMG_PNG) luaL_error(L, "%s must be a PNG (it is %s)", name, mask->mime);
+  if (!mask->alpha) luaL_error(L, "%s must have an alpha channel (transparent where to edit)", name);
+  if (mask->size >= DALLE_IMAGE_LIMIT) luaL_error(L, "%s must be under 4 MB (it is %d bytes)", name, (int)mask->size);
+  if (mask->width != first->width || mask->height != first->height)
+    luaL_error(L, "%s is %dx%d but %s is %dx%d: they must be the same size", name, (int)mask->width,
+               (int)mask->height, first->label, (int)first->width, (int)first->height);
+}
+
+typedef struct {
+  gi_input **images;
+  int count;
+  int listed;     /* given as a list: parts named image[] */
+  gi_input *mask;
+} inputs;
+
+static void read_inputs(lua_State *L, int snap, int keep, gi_op op, const gi_model *m, inputs *out) {
+  int image, count, i, max = gi_model_max_edit_images(m), known = gi_model_known(m);
+  memset(out, 0, sizeof *out);
+  lua_getfield(L, snap, "image");
+  image = lua_gettop(L);
+  if (lua_isnil(L, image)) luaL_error(L, "option 'image' is required for %s", OP_NAMES[op]);
+  count = image_list_length(L, image);
+  out->listed = count >= 0;
+  if (count == 0) luaL_error(L, "option 'image' is an empty list");
+  if (op == GI_OP_VARIATION && out->listed)
+    luaL_error(L, "option 'image' of a variation is one image, not a list");
+  if (!out->listed) count = 1;
+  if (known && op == GI_OP_EDIT && count > max) {
+    if (max == 1) luaL_error(L, "option 'image' has %d images; %s edits exactly one", count, m->name);
+    luaL_error(L, "option 'image' has %d images; %s takes at most %d", count, m->name, max);
   }
-  luaL_pushresult(&b);
-  lua_error(L);
+  /* the array of pointers lives in Lua memory too, so a raise frees it */
+  out->images = (gi_input **)lua_newuserdata(L, sizeof(gi_input *) * (size_t)count);
+  for (i = 0; i < count; i++) {
+    char label[LABEL_SIZE];
+    gi_input *in = gi_input_new(L, keep);
+    if (out->listed) {
+      snprintf(label, sizeof label, "image %d", i + 1);
+      lua_rawgeti(L, image, i + 1);
+    } else {
+      snprintf(label, sizeof label, "image");
+      lua_pushvalue(L, image);
+    }
+    gi_input_read(L, -1, keep, label, in);
+    lua_pop(L, 1);
+    out->images[i] = in;
+    out->count = i + 1;
+    if (op == GI_OP_VARIATION && known) check_dalle2_input(L, in, "a dall-e-2 variation");
+    else if (op == GI_OP_EDIT && m->family == GI_MODEL_DALLE2) check_dalle2_input(L, in, "dall-e-2");
+    else if (op == GI_OP_EDIT && m->family == GI_MODEL_GPT && in->size >= GPT_IMAGE_LIMIT)
+      luaL_error(L, "%s must be under 50 MB for %s (it is %d bytes)", in->label, m->name,
+                 in->size > INT_MAX ? INT_MAX : (int)in->size);
+  }
+  /* keep the pointer array alive with the inputs */
+  luaL_ref(L, keep);
+  lua_pop(L, 1); /* image */
+  if (op != GI_OP_EDIT) return;
+  lua_getfield(L, snap, "mask");
+  if (!lua_isnil(L, -1)) {
+    out->mask = gi_input_new(L, keep);
+    gi_input_read(L, -1, keep, "mask", out->mask);
+    if (known) check_mask(L, out->mask, out->images[0]);
+  }
+  lua_pop(L, 1);
 }
 
-/* Is the value at idx a list of inputs (rather than one table input)? */
-static int is_input_list(lua_State *L, int idx) {
-  int list;
-  idx = lua_absindex(L, idx);
-  if (!lua_istable(L, idx)) return 0;
-  lua_getfield(L, idx, "data");
-  lua_getfield(L, idx, "path");
-  list = lua_isnil(L, -1) && lua_isnil(L, -2);
-  lua_pop(L, 2);
-  return list;
-}
+/* ------------------------------------------------------------------ */
+/* the body */
 
-static gi_input *new_input(lua_State *L, int keep) {
-  gi_input *in = (gi_input *)lua_newuserdata(L, sizeof *in);
-  memset(in, 0, sizeof *in);
-  luaL_ref(L, keep); /* lives as long as the transfer that reads it */
-  return in;
-}
-
-static void check_image_limits(lua_State *L, const gi_model *m, gi_input *in) {
-  if (m->family == GI_MODEL_DALLE2) {
-    if (in->type != GI_IMG_PNG) luaL_error(L, "%s must be a PNG for dall-e-2", in->label);
-    if (in->width != in->height)
-      luaL_error(L, "%s must be square for dall-e-2 (it is %dx%d)", in->label, (int)in->width, (int)in->height);
-    if (in->size >= DALLE_IMAGE_LIMIT) luaL_error(L, "%s must be under 4 MB for dall-e-2", in->label);
-  } else if (m->family == GI_MODEL_GPT && in->size >= GPT_IMAGE_LIMIT) {
-    luaL_error(L, "%s must be under 50 MB", in->label);
+/* Shortest decimal text that reads back as the same double, as
+ * JavaScript's String(number) gives for the SDK's form fields. */
+static void format_number(lua_State *L, int idx, char *buf, size_t size) {
+  long long i;
+  int digits;
+  double d = (double)lua_tonumber(L, idx);
+  if (to_integer(L, idx, &i) && d > -9.0e15 && d < 9.0e15) {
+    snprintf(buf, size, "%lld", i);
+    return;
+  }
+  for (digits = 15; digits <= 17; digits++) {
+    snprintf(buf, size, "%.*g", digits, d);
+    if (strtod(buf, NULL) == d) return;
   }
 }
 
-static void text_part(lua_State *L, curl_mime *mime, const char *name, int idx) {
-  curl_mimepart *part = curl_mime_addpart(mime);
+static void add_text_part(lua_State *L, curl_mime *mime, const char *name, int idx) {
+  curl_mimepart *part;
   const char *text;
   size_t len;
+  char num[40];
   CURLcode rc;
-  char num[64];
-  if (part == NULL) luaL_error(L, "gptimage: out of memory");
   switch (lua_type(L, idx)) {
     case LUA_TBOOLEAN:
       text = lua_toboolean(L, idx) ? "true" : "false";
       len = strlen(text);
       break;
     case LUA_TNUMBER:
-      if (gi_isinteger(L, idx)) snprintf(num, sizeof num, "%lld", (long long)lua_tointeger(L, idx));
-      else snprintf(num, sizeof num, "%.14g", (double)lua_tonumber(L, idx));
+      format_number(L, idx, num, sizeof num);
       text = num;
       len = strlen(num);
       break;
@@ -254,244 +687,151 @@ static void text_part(lua_State *L, curl_mime *mime, const char *name, int idx) 
       luaL_error(L, "field '%s' cannot be sent as form text (a %s)", name, luaL_typename(L, idx));
       return;
   }
+  part = curl_mime_addpart(mime);
+  if (part == NULL) luaL_error(L, "gptimage: out of memory");
   rc = curl_mime_name(part, name);
-  rc |= curl_mime_data(part, text, len); /* copied: small */
-  if (rc != CURLE_OK) luaL_error(L, "cannot add field '%s' to the upload", name);
+  if (rc == CURLE_OK) rc = curl_mime_data(part, text, len); /* copied: small */
+  if (rc != CURLE_OK) luaL_error(L, "cannot add field '%s' to the upload: %s", name, curl_easy_strerror(rc));
 }
 
-void gi_request_build(lua_State *L, int opts, gi_op op, const char *default_model, CURL *easy, int keep,
-                      gi_request *req) {
-  const char *model, *prompt, *size, *quality, *background, *output_format, *moderation, *style;
-  const char *response_format, *user, *input_fidelity;
-  long n = 1, compression = -1, partial = -1;
-  int stream = 0, has_n, has_stream, has_partial, has_compression, top = lua_gettop(L), i, body;
-  gi_model m;
-  gi_input *images[MAX_EDIT_IMAGES + 1];
-  gi_input *mask = NULL;
-  int nimages = 0, image_list = 0;
+/* A slot in req->input_fds for the next io file's descriptor. */
+static int *reserve_fd_slot(lua_State *L, gi_request *req) {
+  int *grown = (int *)realloc(req->input_fds, sizeof(int) * (size_t)(req->input_fd_count + 1));
+  if (grown == NULL) luaL_error(L, "gptimage: out of memory");
+  req->input_fds = grown;
+  grown[req->input_fd_count] = -1;
+  return &grown[req->input_fd_count++];
+}
 
-  opts = lua_absindex(L, opts);
-  keep = lua_absindex(L, keep);
-  req->op = op;
-  req->endpoint = op == GI_OP_GENERATE ? "images/generations" : op == GI_OP_EDIT ? "images/edits" : "images/variations";
-  check_keys(L, opts, op);
-  check_local_types(L, opts);
-
-  model = opt_string(L, opts, "model");
-  if (model == NULL) model = op == GI_OP_VARIATION ? "dall-e-2" : default_model;
-  m = model ? gi_model_find(model) : gi_model_find("");
-  prompt = opt_string(L, opts, "prompt");
-  size = opt_string(L, opts, "size");
-  quality = opt_string(L, opts, "quality");
-  background = opt_string(L, opts, "background");
-  output_format = opt_string(L, opts, "output_format");
-  moderation = opt_string(L, opts, "moderation");
-  style = opt_string(L, opts, "style");
-  response_format = opt_string(L, opts, "response_format");
-  user = opt_string(L, opts, "user");
-  input_fidelity = opt_string(L, opts, "input_fidelity");
-  has_n = opt_integer(L, opts, "n", &n);
-  has_compression = opt_integer(L, opts, "output_compression", &compression);
-  has_partial = opt_integer(L, opts, "partial_images", &partial);
-  has_stream = opt_boolean(L, opts, "stream", &stream);
-  (void)user;
-
-  /* what each operation takes */
-  if (op == GI_OP_VARIATION) {
-    if (prompt) luaL_error(L, "option 'prompt' is not used by variation");
-    if (m.family == GI_MODEL_GPT || m.family == GI_MODEL_DALLE3)
-      luaL_error(L, "variation is only for dall-e-2, not %s", m.name);
-    if (has_stream || has_partial) luaL_error(L, "variation cannot stream");
-  } else {
-    size_t plen;
-    long chars, limit = gi_model_prompt_limit(&m);
-    if (prompt == NULL) luaL_error(L, "option 'prompt' is required");
-    lua_getfield(L, opts, "prompt");
-    lua_tolstring(L, -1, &plen);
-    lua_pop(L, 1);
-    chars = utf8_length(prompt, plen);
-    if (chars < 0) luaL_error(L, "option 'prompt' is not valid UTF-8");
-    if (limit && chars > limit)
-      luaL_error(L, "option 'prompt' is %d characters; %s takes at most %d", (int)chars, m.name, (int)limit);
-  }
-  if (op != GI_OP_EDIT) {
-    lua_getfield(L, opts, "mask");
-    if (!lua_isnil(L, -1)) luaL_error(L, "option 'mask' is only for edit");
-    lua_pop(L, 1);
-    if (input_fidelity) luaL_error(L, "option 'input_fidelity' is only for edit");
-  }
-  lua_getfield(L, opts, "image");
-  if (op == GI_OP_GENERATE && !lua_isnil(L, -1))
-    luaL_error(L, "option 'image' is for edit and variation; generate takes only a prompt");
-  if (op != GI_OP_GENERATE && lua_isnil(L, -1)) luaL_error(L, "option 'image' is required");
-  lua_pop(L, 1);
-
-  /* per model */
-  if (has_n && (n < 1 || n > 10)) luaL_error(L, "option 'n' must be between 1 and 10, got %d", (int)n);
-  if (has_n && n != 1 && m.family == GI_MODEL_DALLE3) luaL_error(L, "option 'n' must be 1 for dall-e-3");
-  if (size) gi_model_check_size(L, &m, size);
-  if (quality) gi_model_check_quality(L, &m, quality);
-  only_for(L, style != NULL, "style", &m, GI_MODEL_DALLE3, "");
-  if (style) {
-    static const char *const STYLES[] = {"vivid", "natural", NULL};
-    one_of(L, "style", style, STYLES);
-  }
-  if (response_format && m.family == GI_MODEL_GPT)
-    luaL_error(L, "option 'response_format' is only for dall-e-2 and dall-e-3; %s always returns b64_json", m.name);
-  if (response_format) {
-    static const char *const FORMATS[] = {"url", "b64_json", NULL};
-    one_of(L, "response_format", response_format, FORMATS);
-  }
-  {
-    static const char *const GPT_ONLY[] = {"output_format", "background", "moderation", "partial_images",
-                                           "stream", "output_compression", "input_fidelity", NULL};
-    const int present[] = {output_format != NULL, background != NULL, moderation != NULL, has_partial,
-                           has_stream, has_compression, input_fidelity != NULL};
-    for (i = 0; GPT_ONLY[i]; i++)
-      if (present[i] && (m.family == GI_MODEL_DALLE2 || m.family == GI_MODEL_DALLE3))
-        luaL_error(L, "option '%s' is only for GPT image models, not %s", GPT_ONLY[i], m.name);
-  }
-  if (output_format) {
-    static const char *const OUT[] = {"png", "jpeg", "webp", NULL};
-    one_of(L, "output_format", output_format, OUT);
-  }
-  if (moderation) {
-    static const char *const MOD[] = {"low", "auto", NULL};
-    one_of(L, "moderation", moderation, MOD);
-  }
-  if (background) {
-    static const char *const BG[] = {"transparent", "opaque", "auto", NULL};
-    one_of(L, "background", background, BG);
-    if (strcmp(background, "transparent") == 0) {
-      if (!m.transparent) luaL_error(L, "%s does not support background = 'transparent'", m.name);
-      if (output_format && strcmp(output_format, "jpeg") == 0)
-        luaL_error(L, "background = 'transparent' needs output_format 'png' or 'webp'");
-    }
-  }
-  if (has_compression && (compression < 0 || compression > 100))
-    luaL_error(L, "option 'output_compression' must be between 0 and 100, got %d", (int)compression);
-  if (has_partial && (partial < 0 || partial > 3))
-    luaL_error(L, "option 'partial_images' must be between 0 and 3, got %d", (int)partial);
-  if (input_fidelity) {
-    static const char *const FID[] = {"high", "low", NULL};
-    one_of(L, "input_fidelity", input_fidelity, FID);
-    if (!m.input_fidelity) luaL_error(L, "%s does not support input_fidelity", m.name);
-  }
-
-  /* inputs: examined before anything is built */
-  if (op != GI_OP_GENERATE) {
-    lua_getfield(L, opts, "image");
-    image_list = is_input_list(L, -1);
-    if (image_list) {
-      int count = (int)lua_rawlen(L, -1);
-      if (count < 1) luaL_error(L, "option 'image' is an empty list");
-      if (op == GI_OP_VARIATION || m.family == GI_MODEL_DALLE2) {
-        if (count != 1) luaL_error(L, "%s takes exactly one image", op == GI_OP_VARIATION ? "variation" : m.name);
-      } else if (count > MAX_EDIT_IMAGES) {
-        luaL_error(L, "edit takes at most %d images, got %d", MAX_EDIT_IMAGES, count);
-      }
-      for (i = 1; i <= count; i++) {
-        char label[32];
-        snprintf(label, sizeof label, "image %d", i);
-        lua_rawgeti(L, -1, i);
-        images[nimages] = new_input(L, keep);
-        gi_input_read(L, -1, keep, label, images[nimages]);
-        check_image_limits(L, &m, images[nimages]);
-        nimages++;
-        lua_pop(L, 1);
-      }
-    } else {
-      images[0] = new_input(L, keep);
-      gi_input_read(L, -1, keep, "image", images[0]);
-      check_image_limits(L, &m, images[0]);
-      nimages = 1;
-    }
-    lua_pop(L, 1);
-    if (op == GI_OP_VARIATION) {
-      if (images[0]->type != GI_IMG_PNG) luaL_error(L, "%s must be a PNG for variation", images[0]->label);
-      if (images[0]->width != images[0]->height) luaL_error(L, "%s must be square for variation", images[0]->label);
-      if (images[0]->size >= DALLE_IMAGE_LIMIT) luaL_error(L, "%s must be under 4 MB for variation", images[0]->label);
-    }
-    lua_getfield(L, opts, "mask");
-    if (!lua_isnil(L, -1)) {
-      mask = new_input(L, keep);
-      gi_input_read(L, -1, keep, "mask", mask);
-      if (mask->type != GI_IMG_PNG) luaL_error(L, "the mask must be a PNG");
-      if (!mask->alpha) luaL_error(L, "the mask must have an alpha channel (transparent where to edit)");
-      if (mask->size >= DALLE_IMAGE_LIMIT) luaL_error(L, "the mask must be under 4 MB");
-      if (mask->width != images[0]->width || mask->height != images[0]->height)
-        luaL_error(L, "the mask is %dx%d but the first image is %dx%d: they must be the same size",
-                   (int)mask->width, (int)mask->height, (int)images[0]->width, (int)images[0]->height);
-    }
-    lua_pop(L, 1);
-  }
-
-  /* what the job needs to know */
-  req->n = (int)n;
-  req->stream = stream;
-  req->partial_images = partial > 0 ? (int)partial : 0;
-  req->url_response = response_format && strcmp(response_format, "url") == 0;
-  snprintf(req->output_format, sizeof req->output_format, "%s", output_format ? output_format : "png");
-  snprintf(req->quality, sizeof req->quality, "%s", quality ? quality : "");
-  snprintf(req->size, sizeof req->size, "%s", size ? size : "");
-  if (model) {
-    req->model = strdup(model);
-    if (req->model == NULL) luaL_error(L, "gptimage: out of memory");
-  }
-  if (easy == NULL) {
-    lua_settop(L, top);
-    return;
-  }
-
-  /* the body: every API field given, then extra */
+static void build_json(lua_State *L, int snap, const char *model, gi_request *req) {
+  int body, i;
+  size_t len;
+  const char *json;
   lua_newtable(L);
   body = lua_gettop(L);
-  for (i = 0; API_OPTIONS[i]; i++) {
-    if (strcmp(API_OPTIONS[i], "image") == 0 || strcmp(API_OPTIONS[i], "mask") == 0) continue;
-    lua_getfield(L, opts, API_OPTIONS[i]);
-    lua_setfield(L, body, API_OPTIONS[i]);
+  for (i = 0; API_OPTIONS[i].name; i++) {
+    if (API_OPTIONS[i].kind == T_IMAGE) continue;
+    lua_getfield(L, snap, API_OPTIONS[i].name);
+    lua_setfield(L, body, API_OPTIONS[i].name);
   }
   if (model) {
     lua_pushstring(L, model);
     lua_setfield(L, body, "model");
   }
-  lua_getfield(L, opts, "extra");
+  lua_getfield(L, snap, "extra");
   if (lua_istable(L, -1)) {
     lua_pushnil(L);
     while (lua_next(L, -2)) {
-      if (lua_type(L, -2) != LUA_TSTRING) luaL_error(L, "option 'extra' must map field names to values");
       lua_pushvalue(L, -2);
       lua_insert(L, -2);
-      lua_settable(L, body);
+      lua_rawset(L, body);
     }
   }
   lua_pop(L, 1);
+  gi_json_encode(L, body);
+  json = lua_tolstring(L, -1, &len);
+  req->json = (char *)malloc(len + 1);
+  if (req->json == NULL) luaL_error(L, "gptimage: out of memory");
+  memcpy(req->json, json, len + 1);
+  req->json_len = len;
+  lua_settop(L, body - 1);
+}
 
-  if (op == GI_OP_GENERATE) {
-    size_t len;
-    const char *json;
-    gi_json_encode(L, body);
-    json = lua_tolstring(L, -1, &len);
-    req->json = (char *)malloc(len + 1);
-    if (req->json == NULL) luaL_error(L, "gptimage: out of memory");
-    memcpy(req->json, json, len + 1);
-    req->json_len = len;
-  } else {
-    req->mime = curl_mime_init(easy);
-    if (req->mime == NULL) luaL_error(L, "gptimage: out of memory");
-    for (i = 0; i < nimages; i++) gi_input_add_part(L, req->mime, image_list ? "image[]" : "image", images[i]);
-    if (mask) gi_input_add_part(L, req->mime, "mask", mask);
+static void build_form(lua_State *L, int snap, const char *model, CURL *easy, inputs *in, gi_request *req) {
+  int i;
+  req->mime = curl_mime_init(easy);
+  if (req->mime == NULL) luaL_error(L, "gptimage: out of memory");
+  for (i = 0; i < in->count; i++)
+    gi_input_add_part(L, req->mime, in->listed ? "image[]" : "image", in->images[i], reserve_fd_slot(L, req));
+  if (in->mask) gi_input_add_part(L, req->mime, "mask", in->mask, reserve_fd_slot(L, req));
+  for (i = 0; API_OPTIONS[i].name; i++) {
+    const char *name = API_OPTIONS[i].name;
+    if (API_OPTIONS[i].kind == T_IMAGE || strcmp(name, "model") == 0) continue;
+    lua_getfield(L, snap, name);
+    if (!lua_isnil(L, -1)) add_text_part(L, req->mime, name, lua_gettop(L));
+    lua_pop(L, 1);
+  }
+  if (model) {
+    lua_pushstring(L, model);
+    add_text_part(L, req->mime, "model", lua_gettop(L));
+    lua_pop(L, 1);
+  }
+  lua_getfield(L, snap, "extra");
+  if (lua_istable(L, -1)) {
     lua_pushnil(L);
-    while (lua_next(L, body)) {
-      if (lua_type(L, -1) == LUA_TTABLE) luaL_error(L, "field '%s' cannot be sent in a form", lua_tostring(L, -2));
-      text_part(L, req->mime, lua_tostring(L, -2), lua_gettop(L));
+    while (lua_next(L, -2)) {
+      add_text_part(L, req->mime, lua_tostring(L, -2), lua_gettop(L));
       lua_pop(L, 1);
     }
+  }
+  lua_pop(L, 1);
+}
+
+static void copy_field(char *dst, size_t size, const char *value, const char *fallback) {
+  if (value && strlen(value) < size) snprintf(dst, size, "%s", value);
+  else snprintf(dst, size, "%s", fallback);
+}
+
+void gi_request_build(lua_State *L, int opts, gi_op op, const char *default_model, CURL *easy, int keep,
+                      gi_request *req) {
+  int top = lua_gettop(L), snap;
+  size_t model_len = 0;
+  const char *model;
+  gi_model m;
+  checked_values v;
+  inputs in;
+
+  opts = lua_absindex(L, opts);
+  keep = lua_absindex(L, keep);
+  if (!lua_istable(L, opts)) luaL_error(L, "the options must be a table, got %s", luaL_typename(L, opts));
+  req->op = op;
+  req->endpoint = op == GI_OP_GENERATE ? "images/generations" : op == GI_OP_EDIT ? "images/edits" : "images/variations";
+
+  /* names, types, the options the job reads itself */
+  snap = snapshot_options(L, opts, op);
+  check_types(L, snap);
+  check_local_values(L, snap);
+  check_extra(L, snap, op);
+
+  /* which model, and whether it does this operation at all */
+  model = get_string(L, snap, "model", &model_len);
+  if (model && (model_len == 0 || strlen(model) != model_len))
+    luaL_error(L, "option 'model' must be a model name, got '%s'", model);
+  if (model == NULL) model = op == GI_OP_VARIATION ? "dall-e-2" : default_model;
+  if (model && model[0] == '\0') model = NULL;
+  m = gi_model_find(model);
+  if (op == GI_OP_VARIATION && gi_model_known(&m) && m.family != GI_MODEL_DALLE2)
+    luaL_error(L, "variation is only for dall-e-2 (the only model with variations), not %s", m.name);
+  if (op == GI_OP_EDIT && gi_model_known(&m) && gi_model_max_edit_images(&m) == 0)
+    luaL_error(L, "edit is not available for %s; use dall-e-2 or a GPT image model", m.name);
+
+  check_prompt(L, snap, op, &m);
+  check_values(L, snap, &m, &v);
+  memset(&in, 0, sizeof in);
+  if (op != GI_OP_GENERATE) read_inputs(L, snap, keep, op, &m, &in);
+
+  /* what the job needs to know */
+  req->n = v.n.given ? (int)v.n.value : 1;
+  req->stream = v.stream;
+  req->partial_images = v.partial.given ? (int)v.partial.value : 0;
+  req->url_response = v.response_format && strcmp(v.response_format, "url") == 0;
+  copy_field(req->output_format, sizeof req->output_format,
+             m.family == GI_MODEL_GPT || !gi_model_known(&m) ? v.output_format : NULL, "png");
+  copy_field(req->quality, sizeof req->quality, v.quality, "");
+  copy_field(req->size, sizeof req->size, v.size, "");
+  if (model) {
+    req->model = strdup(model);
+    if (req->model == NULL) luaL_error(L, "gptimage: out of memory");
+  }
+  if (easy != NULL) {
+    if (op == GI_OP_GENERATE) build_json(L, snap, model, req);
+    else build_form(L, snap, model, easy, &in, req);
   }
   lua_settop(L, top);
 }
 
 void gi_request_free(gi_request *req) {
+  int i;
   free(req->json);
   req->json = NULL;
   req->json_len = 0;
@@ -499,4 +839,10 @@ void gi_request_free(gi_request *req) {
   req->model = NULL;
   if (req->mime) curl_mime_free(req->mime);
   req->mime = NULL;
+  /* after the form: nothing reads these descriptors any more */
+  for (i = 0; i < req->input_fd_count; i++)
+    if (req->input_fds[i] >= 0) close(req->input_fds[i]);
+  free(req->input_fds);
+  req->input_fds = NULL;
+  req->input_fd_count = 0;
 }

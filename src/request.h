@@ -5,8 +5,8 @@
  * builds the body: JSON (generations, through cjson) or a curl_mime multipart
  * form (edits, variations) whose file parts stream from disk.  Lua strings
  * the form points into are stored in the table at keep_idx so they outlive
- * the transfer.  The struct lives inside the job userdata, so a raise half
- * way leaves nothing that the job's __gc does not free. */
+ * the transfer.  The struct lives inside the job userdata (zeroed), so a
+ * raise half way leaves nothing that the job's __gc does not free. */
 #ifndef GPTIMAGE_REQUEST_H
 #define GPTIMAGE_REQUEST_H
 
@@ -30,6 +30,9 @@ typedef struct gi_request {
   char output_format[8];  /* "png" "jpeg" "webp": what the files will hold */
   char quality[16];       /* as sent, or "" : used by cost estimates */
   char size[24];          /* as sent, or "" */
+  int *input_fds;         /* malloc'd: duplicates of the io files the form reads, closed by
+                             gi_request_free (-1 entries are unused slots) */
+  int input_fd_count;
 } gi_request;
 
 /* Option names every call accepts besides the API's own (save, on_done ...). */
