@@ -550,8 +550,11 @@ describe("fault matrix", function()
   it("the same client keeps working after every kind of failure", function()
     local c = new_client()
     for _, case in ipairs(CASES) do
-      -- timeouts are slow and the response limit is another client's option
-      if case.kind ~= "timeout" and not (case.client and case.client.max_response_bytes) then
+      -- timeouts are slow and the response limit is another client's option;
+      -- a request dropped on a reused connection is resent by libcurl itself
+      -- (it cannot tell it from an idle connection the server had closed)
+      if case.kind ~= "timeout" and not (case.client and case.client.max_response_bytes)
+          and case.fault.action ~= "drop" then
         srv:reset()
         local fault = {}
         for k, v in pairs(case.fault) do fault[k] = v end

@@ -17,9 +17,17 @@ local HOOK_INSTRUCTIONS = 50
 local MODES = {
   {
     name = "a full collection every " .. HOOK_INSTRUCTIONS .. " instructions",
-    start = function()
+    start = function(state)
       if jit then jit.off() jit.flush() end
-      debug.sethook(function() collectgarbage() end, "", HOOK_INSTRUCTIONS)
+      state.collections = 0
+      debug.sethook(function()
+        state.collections = state.collections + 1
+        collectgarbage()
+      end, "", HOOK_INSTRUCTIONS)
+    end,
+    -- proof that the stress was real: collections ran during the scenario
+    check = function(state)
+      assert(state.collections > 0, "only " .. state.collections .. " collections ran under the hook")
     end,
     stop = function()
       debug.sethook()
@@ -50,14 +58,16 @@ local function fresh(s)
 end
 
 describe("gc stress", function()
-  local srv, dir, png, png_sha, png_path
+  local srv, dir, png, png_sha, png_path, mask, mask_sha
 
   setup(function()
     srv = fake.start{}
     local c = gptimage.new{ api_key = "sk-test", base_url = srv.base_url }
     png = assert(c:generate{ prompt = "fixture" }).images[1].bytes
-    c:close()
     png_sha = srv:last_request().images[1]
+    mask = assert(c:generate{ prompt = "mask", background = "transparent" }).images[1].bytes
+    mask_sha = srv:last_request().images[1]
+    c:close()
   end)
   teardown(function() srv:stop() end)
 
@@ -67,12 +77,14 @@ describe("gc stress", function()
 
       -- Runs f under stress; the stress always ends, even if f fails.
       local function stress(f)
-        mode.start()
+        local state = {}
+        mode.start(state)
         stressed = true
         local ok, err = pcall(f)
         mode.stop()
         stressed = false
         if not ok then error(err, 0) end
+        if mode.check then mode.check(state) end
       end
 
       -- Polls until cond() holds (bounded), sleeping a little between polls.
@@ -161,7 +173,7 @@ describe("gc stress", function()
           client:start("edit", { image = assert(io.open(png_path, "rb")), prompt = "from an io file",
                                  on_done = function(res, err) results[2] = res or err end })
           client:start("edit", { image = { data = fresh(png), filename = fresh("named.png") },
-                                 mask = fresh(png), prompt = "from a table",
+                                 mask = fresh(mask), prompt = "from a table",
                                  on_done = function(res, err) results[3] = res or err end })
           client:start("edit", { image = { png_path, fresh(png) }, prompt = "from a list",
                                  on_done = function(res, err) results[4] = res or err end })
@@ -175,7 +187,10 @@ describe("gc stress", function()
         assert.equals(4, #records)
         for _, r in ipairs(records) do
           for _, part in ipairs(r.parts) do
-            if part.filename then
+            if part.name == "mask" then
+              assert.equals(#mask, part.size)
+              assert.equals(mask_sha, part.sha256)
+            elseif part.filename then
               assert.equals(#png, part.size)
               assert.equals(png_sha, part.sha256)
             end
