@@ -1,0 +1,412 @@
+-- gptimage.manifest: reads the list of images a project needs.
+--
+-- A manifest is JSON or Lua (a file that returns a table) of the shape
+--
+--   { "defaults": { "model": "gpt-image-1", "quality": "low" },
+--     "output_dir": "sprites",
+--     "entries": [ { "prompt": "a pixel-art sword", "output": "sword.png" },
+--                  { "prompt": "make it blue", "inputs": ["sword.png"], "output": "blue.png" } ] }
+--
+-- or just the list of entries. Entries take the API's option names, plus
+-- `op` (generate, edit, variation; inferred from inputs and prompt),
+-- `inputs` (also `image`, `images`, `input`), `mask`, `output` (or `out`)
+-- and `custom_id`. Keys starting with "_" and `comment` are ignored.
+-- Relative input, mask and output paths are relative to the manifest's
+-- folder (outputs to `output_dir` when given).
+
+local cjson = require "cjson"
+local cache = require "gptimage.cache"
+
+local manifest = {}
+
+-- Options sent to the API, with the Lua type each must have.
+manifest.API_FIELDS = {
+  prompt = "string", model = "string", n = "integer", size = "string",
+  quality = "string", background = "string", output_format = "string",
+  output_compression = "number", moderation = "string", style = "string",
+  response_format = "string", user = "string", input_fidelity = "string",
+  partial_images = "integer", extra = "table", timeout = "number",
+  max_retries = "integer",
+}
+
+local PIPELINE_FIELDS = {
+  op = "string", inputs = "images", image = "images", images = "images",
+  input = "images", mask = "string", output = "string", out = "string",
+  custom_id = "string", comment = "any",
+}
+
+local TOP_FIELDS = { defaults = true, entries = true, output_dir = true, comment = true }
+
+local OPS = { generate = true, edit = true, variation = true }
+
+local EXTENSIONS = { png = "png", jpeg = "jpg", jpg = "jpg", webp = "webp" }
+
+local function all_fields()
+  local names = {}
+  for name in pairs(manifest.API_FIELDS) do
+    names[#names + 1] = name
+  end
+  for name in pairs(PIPELINE_FIELDS) do
+    names[#names + 1] = name
+  end
+  table.sort(names)
+  return names
+end
+
+local function edit_distance(a, b)
+  local previous = {}
+  for j = 0, #b do
+    previous[j] = j
+  end
+  for i = 1, #a do
+    local current = { [0] = i }
+    for j = 1, #b do
+      local cost = (a:sub(i, i) == b:sub(j, j)) and 0 or 1
+      current[j] = math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+    end
+    previous = current
+  end
+  return previous[#b]
+end
+
+--- The closest of `names` to `word`, when close enough to be a typo.
+function manifest.suggest(word, names)
+  local best, best_distance
+  for _, name in ipairs(names) do
+    local distance = edit_distance(word, name)
+    if distance <= math.max(2, math.floor(#name / 3)) and (not best_distance or distance < best_distance) then
+      best, best_distance = name, distance
+    end
+  end
+  return best
+end
+
+local function unknown_key_message(where, key, names)
+  local hint = manifest.suggest(tostring(key), names)
+  return string.format("%s: unknown field '%s'%s", where, tostring(key),
+    hint and (" (did you mean '" .. hint .. "'?)") or "")
+end
+
+local function is_integer(value)
+  return type(value) == "number" and value == math.floor(value)
+end
+
+local function check_type(where, key, value, wanted)
+  if wanted == "any" then
+    return nil
+  end
+  if wanted == "integer" then
+    if not is_integer(value) then
+      return string.format("%s: '%s' must be a whole number, not %s", where, key, cjson.encode(value))
+    end
+  elseif wanted == "images" then
+    if type(value) == "string" then
+      return nil
+    end
+    if type(value) ~= "table" or #value == 0 then
+      return string.format("%s: '%s' must be a path or a list of paths", where, key)
+    end
+    for i, item in ipairs(value) do
+      if type(item) ~= "string" then
+        return string.format("%s: '%s' item %d must be a path", where, key, i)
+      end
+    end
+  elseif type(value) ~= wanted then
+    return string.format("%s: '%s' must be a %s, not a %s", where, key, wanted, type(value))
+  end
+  return nil
+end
+
+local function ignored_key(key)
+  return type(key) == "string" and (key:sub(1, 1) == "_" or key == "comment")
+end
+
+-- The problem with one field, or nil.
+local function field_problem(where, key, value, allow_output, names)
+  if type(key) ~= "string" then
+    return string.format("%s: field names must be strings", where)
+  end
+  local wanted = manifest.API_FIELDS[key] or PIPELINE_FIELDS[key]
+  if not wanted then
+    return unknown_key_message(where, key, names)
+  end
+  if not allow_output and (key == "output" or key == "out" or key == "custom_id") then
+    return string.format("%s: '%s' belongs in each entry, not in the defaults", where, key)
+  end
+  return check_type(where, key, value, wanted)
+end
+
+-- Copies the fields of raw into fields, checking names and types; JSON
+-- nulls and ignored keys count as absent.
+local function read_fields(where, raw, fields, problems, allow_output)
+  local names = all_fields()
+  for key, value in pairs(raw) do
+    if value ~= cjson.null and not ignored_key(key) then
+      local problem = field_problem(where, key, value, allow_output, names)
+      if problem then
+        problems[#problems + 1] = problem
+      else
+        fields[key] = cache.strip_nulls(value)
+      end
+    end
+  end
+end
+
+local function slug(text)
+  local s = text:lower():gsub("[^%w]+", "-"):gsub("^%-+", ""):gsub("%-+$", "")
+  s = s:sub(1, 40):gsub("%-+$", "")
+  if s == "" then
+    return "image"
+  end
+  return s
+end
+
+function manifest.slug(text)
+  return slug(text or "")
+end
+
+--- The file extension for an output format (png, jpeg, webp).
+function manifest.extension(output_format)
+  return EXTENSIONS[output_format or "png"] or "png"
+end
+
+local function image_list(value)
+  if value == nil then
+    return nil
+  end
+  if type(value) == "string" then
+    return { value }
+  end
+  local list = {}
+  for i, item in ipairs(value) do
+    list[i] = item
+  end
+  return list
+end
+
+--- Turns a decoded manifest value into the normalized form:
+--   { path, dir, output_dir, entries = { entry, ... } }
+-- entry = { index, op, options (API options), inputs (paths), mask,
+--           output (path to write), label (output as written), custom_id }
+-- `opts.dir`: the folder relative paths start from (default ".");
+-- `opts.defaults`: options that override the manifest's defaults
+-- (command-line flags); `opts.output_dir` overrides the manifest's.
+-- Returns the manifest, or nil and a list of problems.
+function manifest.normalize(value, opts)
+  opts = opts or {}
+  local problems = {}
+  local base = opts.dir or "."
+  local raw_entries, raw_defaults, output_dir
+  if type(value) ~= "table" then
+    return nil, { "the manifest must be a list of entries or an object with \"entries\"" }
+  end
+  if #value > 0 or next(value) == nil then
+    raw_entries = value
+  else
+    for key in pairs(value) do
+      if not TOP_FIELDS[key] and not ignored_key(key) then
+        local names = { "defaults", "entries", "output_dir" }
+        problems[#problems + 1] = unknown_key_message("manifest", key, names)
+      end
+    end
+    raw_entries = value.entries
+    raw_defaults = value.defaults
+    output_dir = value.output_dir
+    if output_dir == cjson.null then
+      output_dir = nil
+    end
+    if output_dir ~= nil and type(output_dir) ~= "string" then
+      problems[#problems + 1] = "manifest: 'output_dir' must be a path"
+      output_dir = nil
+    end
+    if raw_defaults == cjson.null then
+      raw_defaults = nil
+    end
+    if type(raw_entries) ~= "table" then
+      problems[#problems + 1] = "manifest: \"entries\" must be a list of entries"
+      raw_entries = {}
+    end
+  end
+
+  local defaults = {}
+  if raw_defaults ~= nil then
+    if type(raw_defaults) ~= "table" then
+      problems[#problems + 1] = "manifest: \"defaults\" must be an object"
+    else
+      read_fields("defaults", raw_defaults, defaults, problems, false)
+    end
+  end
+  for key, overriding in pairs(opts.defaults or {}) do
+    defaults[key] = overriding
+  end
+
+  local output_base = base
+  if opts.output_dir then
+    output_base = opts.output_dir
+  elseif output_dir then
+    output_base = cache.join(base, output_dir)
+  end
+
+  local entries = {}
+  local by_output = {}
+  local count = #raw_entries
+  local width = math.max(3, #tostring(count))
+  for index = 1, count do
+    local raw = raw_entries[index]
+    local where = "entry " .. index
+    if type(raw) ~= "table" then
+      problems[#problems + 1] = where .. ": must be an object"
+    else
+      local fields = {}
+      for key, default in pairs(defaults) do
+        fields[key] = default
+      end
+      local own = {}
+      read_fields(where, raw, own, problems, true)
+      for key, item in pairs(own) do
+        fields[key] = item
+      end
+      -- An entry's inputs replace the defaults' under whichever name.
+      local inputs = image_list(own.inputs or own.image or own.images or own.input)
+      if inputs == nil then
+        inputs = image_list(fields.inputs or fields.image or fields.images or fields.input)
+      end
+      local op = fields.op
+      if op == nil then
+        if inputs and #inputs > 0 then
+          op = fields.prompt and "edit" or "variation"
+        else
+          op = "generate"
+        end
+      end
+      if not OPS[op] then
+        problems[#problems + 1] = string.format("%s: 'op' must be generate, edit or variation, not '%s'", where, op)
+      elseif op == "generate" and inputs and #inputs > 0 then
+        problems[#problems + 1] = where .. ": a generate entry takes no input images (use op \"edit\")"
+      elseif op ~= "generate" and not (inputs and #inputs > 0) then
+        problems[#problems + 1] = string.format("%s: op '%s' needs input images ('inputs')", where, op)
+      end
+      if op ~= "variation" and fields.prompt == nil then
+        problems[#problems + 1] = where .. ": 'prompt' is missing"
+      end
+      local options = {}
+      for key in pairs(manifest.API_FIELDS) do
+        options[key] = fields[key]
+      end
+      local label = own.output or own.out
+      if label == nil then
+        label = string.format("%0" .. width .. "d-%s.%s", index, slug(fields.prompt or op),
+                              manifest.extension(fields.output_format))
+      end
+      local output = cache.normalize(cache.join(output_base, label))
+      if by_output[output] then
+        problems[#problems + 1] = string.format("%s: writes '%s', as entry %d does", where, label, by_output[output])
+      else
+        by_output[output] = index
+      end
+      local resolved_inputs = {}
+      for i, path in ipairs(inputs or {}) do
+        resolved_inputs[i] = cache.normalize(cache.join(base, path))
+      end
+      entries[#entries + 1] = {
+        index = index,
+        op = op,
+        options = options,
+        inputs = resolved_inputs,
+        mask = fields.mask and cache.normalize(cache.join(base, fields.mask)) or nil,
+        output = output,
+        label = label,
+        custom_id = own.custom_id or label,
+      }
+    end
+  end
+  if #problems > 0 then
+    return nil, problems
+  end
+  return { dir = base, output_dir = output_base, entries = entries }
+end
+
+-- "at character 123" in a cjson message, as a line and column.
+local function locate(text, message)
+  local at = tonumber(message:match("at character (%d+)"))
+  if not at then
+    return message
+  end
+  local line, column = 1, 1
+  for i = 1, math.min(at - 1, #text) do
+    if text:sub(i, i) == "\n" then
+      line, column = line + 1, 1
+    else
+      column = column + 1
+    end
+  end
+  return string.format("%s (line %d, column %d)", message, line, column)
+end
+
+local SANDBOX = {
+  "assert", "error", "ipairs", "next", "pairs", "pcall", "select", "tonumber",
+  "tostring", "type", "unpack", "string", "table", "math",
+}
+
+local function load_lua(text, path)
+  local env = {}
+  for _, name in ipairs(SANDBOX) do
+    env[name] = _G[name]
+  end
+  env.os = { getenv = os.getenv, time = os.time, date = os.date }
+  local chunk, problem = load(text, "@" .. path, "t", env)
+  if not chunk then
+    return nil, problem
+  end
+  if setfenv then
+    setfenv(chunk, env)
+  end
+  local ok, value = pcall(chunk)
+  if not ok then
+    return nil, tostring(value)
+  end
+  return value
+end
+
+--- Reads and checks a manifest file. Returns the normalized manifest (see
+-- manifest.normalize, plus `path`), or nil and a message listing every
+-- problem found.
+function manifest.load(path, opts)
+  opts = opts or {}
+  local text, problem = cache.read_file(path)
+  if not text then
+    return nil, "cannot read manifest '" .. path .. "': " .. tostring(problem)
+  end
+  local value
+  local first = text:match("^%s*(.)")
+  if path:match("%.lua$") or (first ~= "{" and first ~= "[" and not path:match("%.json$")) then
+    value, problem = load_lua(text, path)
+    if problem then
+      return nil, "manifest '" .. path .. "' (Lua): " .. problem
+    end
+  else
+    local ok, decoded = pcall(cjson.decode, text)
+    if not ok then
+      return nil, "manifest '" .. path .. "' is not valid JSON: " .. locate(text, tostring(decoded))
+    end
+    value = decoded
+  end
+  local normalize_opts = { dir = cache.dirname(path), defaults = opts.defaults, output_dir = opts.output_dir }
+  local result, problems = manifest.normalize(value, normalize_opts)
+  if not result then
+    local limit = 20
+    local lines = {}
+    for i = 1, math.min(#problems, limit) do
+      lines[i] = "  " .. problems[i]
+    end
+    if #problems > limit then
+      lines[#lines + 1] = string.format("  ... and %d more", #problems - limit)
+    end
+    return nil, string.format("manifest '%s' has %d problem%s:\n%s", path, #problems,
+      #problems == 1 and "" or "s", table.concat(lines, "\n"))
+  end
+  result.path = path
+  return result
+end
+
+return manifest
