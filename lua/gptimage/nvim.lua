@@ -1,0 +1,329 @@
+-- gptimage.nvim: runs gptimage jobs inside Neovim without blocking it.
+--
+--   local gi = require "gptimage.nvim"
+--   gi.setup{ client = { model = "gpt-image-1" }, interval = 50 }
+--   gi.generate({ prompt = "a lighthouse", save = "out/lighthouse.png" }, function(res, err) end)
+--
+-- A vim.loop (luv) timer polls the client, and only while jobs are in flight:
+-- it starts with the first job and stops when the last one has been
+-- delivered. poll() never waits on the network, so the editor keeps
+-- typing. Callbacks (on_done, on_partial, on_progress) are handed to
+-- vim.schedule, where the whole Neovim API may be used. An error raised by a
+-- callback, or by poll itself, is reported with vim.notify at ERROR level;
+-- the timer goes on driving the other jobs.
+--
+-- Needs Neovim 0.7 or later (vim.loop, vim.schedule).
+
+local gptimage = require "gptimage"
+
+local unpack = table.unpack or unpack
+
+local M = {}
+
+local DEFAULT_INTERVAL = 50
+
+local config = {
+  client = nil,            -- a gptimage client, once made or given
+  client_options = nil,    -- options for gptimage.new when none was given
+  interval = DEFAULT_INTERVAL,
+}
+
+-- Jobs in flight, as job -> client, and how many per client.
+local in_flight = {}
+local in_flight_count = 0
+local clients_in_flight = {}
+local timer = nil
+local leave_hook_installed = false
+
+local function is_client(value)
+  if type(value) ~= "userdata" then
+    return false
+  end
+  local ok, poll = pcall(function() return value.poll end)
+  return ok and type(poll) == "function"
+end
+
+local function notify_error(message)
+  local function show()
+    vim.notify(message, vim.log.levels.ERROR)
+  end
+  -- Inside a luv callback most of the Neovim API is off limits.
+  if vim.in_fast_event() then
+    vim.schedule(show)
+  else
+    show()
+  end
+end
+
+-- Runs callback(...) on Neovim's main loop; its error is reported, not lost.
+local function deliver(what, callback, ...)
+  local args = { n = select("#", ...), ... }
+  vim.schedule(function()
+    local ok, err = xpcall(function() return callback(unpack(args, 1, args.n)) end, debug.traceback)
+    if not ok then
+      notify_error("gptimage: error in " .. what .. " callback: " .. tostring(err))
+    end
+  end)
+end
+
+local function scheduled(what, callback)
+  return function(...)
+    deliver(what, callback, ...)
+  end
+end
+
+local function stop_timer()
+  if timer and timer:is_active() then
+    timer:stop()
+  end
+end
+
+local function forget(job)
+  local client = in_flight[job]
+  if client == nil then
+    return
+  end
+  in_flight[job] = nil
+  in_flight_count = in_flight_count - 1
+  local left = clients_in_flight[client] - 1
+  clients_in_flight[client] = left > 0 and left or nil
+  if in_flight_count == 0 then
+    stop_timer()
+  end
+end
+
+local function tick()
+  -- Copy first: a poll may finish jobs and so change the table.
+  local clients = {}
+  for client in pairs(clients_in_flight) do
+    clients[#clients + 1] = client
+  end
+  for _, client in ipairs(clients) do
+    local ok, err = pcall(client.poll, client)
+    if not ok then
+      notify_error("gptimage: " .. tostring(err))
+    end
+  end
+  if in_flight_count == 0 then
+    stop_timer()
+  end
+end
+
+local function ensure_timer()
+  if timer == nil then
+    timer = vim.loop.new_timer()
+    if timer == nil then
+      error("gptimage.nvim: cannot create a vim.loop timer", 3)
+    end
+  end
+  if not timer:is_active() then
+    timer:start(0, config.interval, tick)
+  end
+end
+
+-- Cancelled jobs remove their temporary files; Neovim leaving is the last
+-- chance to do so.
+local function install_leave_hook()
+  if leave_hook_installed or vim.api.nvim_create_autocmd == nil then
+    return
+  end
+  leave_hook_installed = true
+  vim.api.nvim_create_autocmd("VimLeavePre", {
+    group = vim.api.nvim_create_augroup("gptimage", { clear = true }),
+    callback = function() M.cancel_all() end,
+  })
+end
+
+local function copy(t)
+  local out = {}
+  for key, value in pairs(t) do
+    out[key] = value
+  end
+  return out
+end
+
+local function check_callback(callback, on_done, level)
+  if callback ~= nil and type(callback) ~= "function" then
+    error("gptimage.nvim: callback must be a function, got " .. type(callback), level + 1)
+  end
+  if on_done ~= nil and type(on_done) ~= "function" then
+    error("gptimage.nvim: on_done must be a function, got " .. type(on_done), level + 1)
+  end
+  if callback and on_done then
+    error("gptimage.nvim: give either a callback or opts.on_done, not both", level + 1)
+  end
+  return callback or on_done
+end
+
+--- Configure the client and the polling interval (milliseconds).
+-- `client` is a gptimage client, or the options for gptimage.new (made on
+-- first use; default: from the environment).
+function M.setup(opts)
+  opts = opts or {}
+  if type(opts) ~= "table" then
+    error("gptimage.nvim: setup expects a table, got " .. type(opts), 2)
+  end
+  local interval = opts.interval
+  if interval ~= nil and (type(interval) ~= "number" or interval < 1 or interval ~= math.floor(interval)) then
+    error("gptimage.nvim: interval must be a whole number of milliseconds >= 1", 2)
+  end
+  local client = opts.client
+  if client ~= nil and type(client) ~= "table" and not is_client(client) then
+    error("gptimage.nvim: client must be a gptimage client or a table of client options, got "
+      .. type(client), 2)
+  end
+  if is_client(client) then
+    config.client, config.client_options = client, nil
+  elseif client ~= nil then
+    config.client, config.client_options = nil, copy(client)
+  end
+  if interval then
+    config.interval = interval
+    if timer and timer:is_active() then
+      timer:set_repeat(interval)
+    end
+  end
+  return M
+end
+
+--- The client jobs run on, made from the setup options on first use.
+function M.client()
+  if config.client == nil then
+    config.client = gptimage.new(config.client_options or {})
+  end
+  return config.client
+end
+
+local function track(client, start)
+  local entry = { finished = false }
+  local job = start(entry)
+  if not entry.finished then
+    entry.job = job
+    in_flight[job] = client
+    in_flight_count = in_flight_count + 1
+    clients_in_flight[client] = (clients_in_flight[client] or 0) + 1
+    install_leave_hook()
+    ensure_timer()
+  end
+  return job
+end
+
+--- Start `op` ("generate", "edit", "variation") with the call's options;
+-- callback(res, err) runs on the main loop once it is done. Returns the job.
+function M.start(op, opts, callback)
+  if type(op) ~= "string" then
+    error("gptimage.nvim: op must be a string, got " .. type(op), 2)
+  end
+  if op == "batch" then
+    error("gptimage.nvim: use batch(list, opts, callback) for batches", 2)
+  end
+  if type(opts) ~= "table" then
+    error("gptimage.nvim: options must be a table, got " .. type(opts), 2)
+  end
+  callback = check_callback(callback, opts.on_done, 2)
+  if opts.on_partial ~= nil and type(opts.on_partial) ~= "function" then
+    error("gptimage.nvim: on_partial must be a function, got " .. type(opts.on_partial), 2)
+  end
+  local client = M.client()
+  local call = copy(opts)
+  if call.on_partial then
+    call.on_partial = scheduled("on_partial", call.on_partial)
+  end
+  return track(client, function(entry)
+    call.on_done = function(res, err)
+      entry.finished = true
+      if entry.job then
+        forget(entry.job)
+      end
+      if callback then
+        deliver("on_done", callback, res, err)
+      end
+    end
+    return client:start(op, call)
+  end)
+end
+
+function M.generate(opts, callback)
+  return M.start("generate", opts, callback)
+end
+
+function M.edit(opts, callback)
+  return M.start("edit", opts, callback)
+end
+
+function M.variation(opts, callback)
+  return M.start("variation", opts, callback)
+end
+
+--- Run a list of calls (each with its `op`), at most opts.concurrency at
+-- once; callback(results) gets one { res = ..., err = ... } per entry, in
+-- order; opts.on_progress(done, total, index, res, err) runs as each ends.
+function M.batch(list, opts, callback)
+  if type(list) ~= "table" then
+    error("gptimage.nvim: batch expects a list, got " .. type(list), 2)
+  end
+  opts = opts or {}
+  if type(opts) ~= "table" then
+    error("gptimage.nvim: batch options must be a table, got " .. type(opts), 2)
+  end
+  callback = check_callback(callback, opts.on_done, 2)
+  if opts.on_progress ~= nil and type(opts.on_progress) ~= "function" then
+    error("gptimage.nvim: on_progress must be a function, got " .. type(opts.on_progress), 2)
+  end
+  local client = M.client()
+  local batch_opts = copy(opts)
+  if batch_opts.on_progress then
+    batch_opts.on_progress = scheduled("on_progress", batch_opts.on_progress)
+  end
+  return track(client, function(entry)
+    batch_opts.on_done = function(...)
+      entry.finished = true
+      if entry.job then
+        forget(entry.job)
+      end
+      if callback then
+        deliver("on_done", callback, ...)
+      end
+    end
+    return client:start("batch", list, batch_opts)
+  end)
+end
+
+--- Cancel a job; its callback gets nil, { kind = "cancelled" }.
+-- Returns true if it was cancelled (false if it had already finished).
+function M.cancel(job)
+  if job == nil then
+    error("gptimage.nvim: cancel expects a job", 2)
+  end
+  local cancelled = job:cancel()
+  -- on_done normally forgets the job; a job that had none is forgotten here.
+  forget(job)
+  return cancelled
+end
+
+--- Cancel every job in flight; returns how many were cancelled.
+function M.cancel_all()
+  local jobs = {}
+  for job in pairs(in_flight) do
+    jobs[#jobs + 1] = job
+  end
+  local cancelled = 0
+  for _, job in ipairs(jobs) do
+    if M.cancel(job) then
+      cancelled = cancelled + 1
+    end
+  end
+  return cancelled
+end
+
+--- How many jobs are in flight.
+function M.pending()
+  return in_flight_count
+end
+
+--- Whether the polling timer is running (it runs only while jobs are in flight).
+function M.polling()
+  return timer ~= nil and timer:is_active()
+end
+
+return M

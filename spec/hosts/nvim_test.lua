@@ -1,0 +1,370 @@
+-- Host test: gptimage.nvim inside a real headless Neovim.
+--
+--   nvim --headless -u NONE -i NONE -n -c "luafile spec/hosts/nvim_test.lua"
+--
+-- with GPTIMAGE_SOURCE_DIR (the source tree) and GPTIMAGE_BUILD_DIR (where
+-- gptimage.so was built for LuaJIT) set, as ctest does. Each case runs
+-- against the fake Images API over real HTTP; a separate vim.loop timer
+-- ticking every 20 ms shows that the editor loop keeps running while the
+-- server holds its answer back. Prints one line per check and a summary,
+-- then quits with :qa! (all passed) or :cq (any failure or the hang guard).
+
+local TICK_MS = 20
+local SERVER_DELAY = 2          -- seconds the fake server holds the first answer
+local MIN_TICKS = 20            -- far below the 100 expected in SERVER_DELAY
+local HANG_GUARD_MS = 60000
+
+local function say(line)
+  io.stdout:write(line, "\n")
+  io.stdout:flush()
+end
+
+local function quit(code)
+  vim.schedule(function()
+    vim.cmd(code == 0 and "qall!" or "cquit!")
+  end)
+end
+
+local source_dir = os.getenv("GPTIMAGE_SOURCE_DIR")
+local build_dir = os.getenv("GPTIMAGE_BUILD_DIR")
+if not source_dir or source_dir == "" or not build_dir or build_dir == "" then
+  say("nvim host test: set GPTIMAGE_SOURCE_DIR and GPTIMAGE_BUILD_DIR")
+  quit(1)
+  return
+end
+package.path = source_dir .. "/lua/?.lua;" .. source_dir .. "/spec/?.lua;" .. package.path
+package.cpath = build_dir .. "/?.so;" .. package.cpath
+
+local uv = vim.loop
+local fake = require "helpers.server"
+local gptimage = require "gptimage"
+local gi = require "gptimage.nvim"
+
+local work_dir = vim.fn.tempname()
+vim.fn.mkdir(work_dir, "p")
+
+local srv = fake.start{}
+gi.setup{ client = { api_key = "sk-test", base_url = srv.base_url, max_retries = 0,
+                     model = "gpt-image-1" },
+          interval = 50 }
+
+local passed, failed = 0, 0
+local finished = false
+local current = "setup"
+
+local function check(ok, name, detail)
+  if ok then
+    passed = passed + 1
+    say("ok - " .. name)
+  else
+    failed = failed + 1
+    say("FAIL - " .. name .. (detail and (": " .. tostring(detail)) or ""))
+  end
+  return ok
+end
+
+local function read_file(path)
+  local f = io.open(path, "rb")
+  if not f then
+    return nil
+  end
+  local data = f:read("*a")
+  f:close()
+  return data
+end
+
+local function png_size(bytes)
+  if type(bytes) ~= "string" or bytes:sub(1, 8) ~= "\137PNG\r\n\26\n" or #bytes < 24 then
+    return nil
+  end
+  local function u32(at)
+    local a, b, c, d = bytes:byte(at, at + 3)
+    return ((a * 256 + b) * 256 + c) * 256 + d
+  end
+  return u32(17), u32(21)
+end
+
+-- Captured, and echoed as a comment line (the default would write to
+-- stderr without a line end).
+local notices = {}
+vim.notify = function(message, level)
+  notices[#notices + 1] = { message = tostring(message), level = level }
+  say(string.format("# notify(%s): %s", tostring(level), (tostring(message):gsub("\n", "\n#   "))))
+end
+
+local function find_notice(pattern, level)
+  for _, notice in ipairs(notices) do
+    if notice.message:find(pattern) and (level == nil or notice.level == level) then
+      return notice
+    end
+  end
+end
+
+local hang_guard = uv.new_timer()
+
+local function finish()
+  if finished then
+    return
+  end
+  finished = true
+  hang_guard:stop()
+  hang_guard:close()
+  gi.cancel_all()
+  srv:stop()
+  vim.fn.delete(work_dir, "rf")
+  say(string.format("nvim host test: %d passed, %d failed", passed, failed))
+  quit(failed == 0 and 0 or 1)
+end
+
+-- A test-side failure (an error in a check) ends the run, with its message.
+local function protect(fn)
+  return function(...)
+    if finished then
+      return
+    end
+    local args = { n = select("#", ...), ... }
+    local ok, result = xpcall(function() return fn(unpack(args, 1, args.n)) end, debug.traceback)
+    if not ok then
+      check(false, current .. " raised", result)
+      finish()
+      return true
+    end
+    return result
+  end
+end
+
+-- Calls fn(ticks) every TICK_MS until it returns true; independent of gptimage.
+local function every_tick(fn)
+  local timer = uv.new_timer()
+  local ticks = 0
+  timer:start(TICK_MS, TICK_MS, function()
+    ticks = ticks + 1
+    if finished or fn(ticks) then
+      timer:stop()
+      timer:close()
+    end
+  end)
+end
+
+local cases = {}
+local next_case
+
+local function run_case(index)
+  local case = cases[index]
+  if not case or finished then
+    finish()
+    return
+  end
+  current = case.name
+  say("# " .. case.name)
+  protect(case.run)(function()
+    vim.schedule(function() next_case(index + 1) end)
+  end)
+end
+next_case = run_case
+
+local first_image_bytes
+
+cases[#cases + 1] = { name = "delayed generation does not block the editor", run = function(done)
+  srv:fault{ action = "delay", delay = SERVER_DELAY }
+  local ticks, polling_seen, in_flight = 0, false, true
+  every_tick(function()
+    if in_flight then
+      ticks = ticks + 1
+      polling_seen = polling_seen or gi.polling()
+    end
+    return not in_flight
+  end)
+  local save = work_dir .. "/delayed.png"
+  local job = gi.generate({ prompt = "a lighthouse at dusk", size = "1024x1536", quality = "low",
+                            save = save },
+    protect(function(res, err)
+      in_flight = false
+      check(not vim.in_fast_event(), "callback runs on the main loop, not in a fast event")
+      local api_ok = pcall(vim.api.nvim_buf_set_lines, 0, 0, -1, false, { "gptimage" })
+      check(api_ok, "the Neovim API is usable in the callback")
+      check(res ~= nil, "result arrives through the callback", err)
+      check(ticks >= MIN_TICKS, string.format("editor timer ticked %d times during the %d s delay (>= %d)",
+        ticks, SERVER_DELAY, MIN_TICKS))
+      say(string.format("# ticks during the delayed request: %d", ticks))
+      check(polling_seen, "the poll timer ran while the job was in flight")
+      check(gi.pending() == 0 and not gi.polling(), "the poll timer stops once no job is left")
+      if res then
+        local path = res.images[1].path
+        check(path == save, "image saved where asked", path)
+        local bytes = read_file(save)
+        local width, height = png_size(bytes)
+        check(width == 1024 and height == 1536, "saved file is a 1024x1536 PNG",
+          tostring(width) .. "x" .. tostring(height))
+        first_image_bytes = bytes
+      end
+      done()
+    end))
+  check(job ~= nil and gi.pending() == 1, "start returns a job at once")
+  check(gi.polling(), "the poll timer runs while a job is in flight")
+end }
+
+cases[#cases + 1] = { name = "an API error reaches the callback", run = function(done)
+  srv:fault{ action = "error", status = 400, message = "Your prompt is not allowed.",
+             code = "invalid_prompt" }
+  gi.generate({ prompt = "something refused", quality = "low" }, protect(function(res, err)
+    check(res == nil, "no result on error")
+    check(type(err) == "table" and err.kind == "api", "err.kind is \"api\"", err and err.kind)
+    check(err and err.status == 400, "err.status is 400", err and err.status)
+    check(err and err.code == "invalid_prompt", "err.code is kept", err and err.code)
+    check(gi.pending() == 0 and not gi.polling(), "the poll timer stops after an error")
+    done()
+  end))
+end }
+
+cases[#cases + 1] = { name = "cancelling reaches the callback", run = function(done)
+  local before = #srv:requests()
+  srv:fault{ action = "delay", delay = 5 }
+  local save = work_dir .. "/cancelled/never.png"
+  local calls = 0
+  local job
+  job = gi.generate({ prompt = "never finished", quality = "low", save = save },
+    protect(function(res, err)
+      calls = calls + 1
+      check(calls == 1, "the callback runs once")
+      check(res == nil and type(err) == "table" and err.kind == "cancelled",
+        "err.kind is \"cancelled\"", err and err.kind)
+      check(gi.pending() == 0 and not gi.polling(), "the poll timer stops after a cancel")
+      local leftovers = vim.fn.glob(work_dir .. "/cancelled/*", true, true)
+      check(#leftovers == 0 and read_file(save) == nil, "no file is left behind",
+        table.concat(leftovers, " "))
+      done()
+    end))
+  -- Cancel once the server holds the request: the transfer is in flight.
+  every_tick(protect(function(ticks)
+    if #srv:requests() > before or ticks > 200 then
+      check(ticks <= 200, "the request reached the server")
+      check(gi.cancel(job) == true, "cancel returns true for a job in flight")
+      return true
+    end
+  end))
+end }
+
+-- Waits (ticking, at most 5 s) for a vim.notify message, then calls found(notice or nil).
+local function wait_for_notice(pattern, found)
+  every_tick(protect(function(ticks)
+    local notice = find_notice(pattern)
+    if notice or ticks * TICK_MS >= 5000 then
+      found(notice)
+      return true
+    end
+  end))
+end
+
+cases[#cases + 1] = { name = "a raising callback is reported, other jobs go on", run = function(done)
+  -- The edit is held back; the generation answers at once and its callback raises.
+  srv:fault{ action = "delay", delay = 3, path = "/images/edits" }
+  local edit_done, reported = false, false
+  gi.edit({ image = first_image_bytes, prompt = "add a boat", quality = "low" },
+    protect(function(res, err)
+      edit_done = true
+      check(reported, "the raising callback was reported before the other job ended")
+      check(res ~= nil and png_size(res.images[1].bytes) ~= nil, "the other job still completes", err)
+      check(gi.pending() == 0 and not gi.polling(), "the poll timer stops at the end")
+      done()
+    end))
+  gi.generate({ prompt = "a raising callback", quality = "low" }, function()
+    error("boom from a callback")
+  end)
+  check(gi.pending() == 2, "two jobs in flight")
+  wait_for_notice("boom from a callback", function(notice)
+    reported = notice ~= nil
+    check(notice ~= nil, "the callback error was reported with vim.notify")
+    check(notice and notice.level == vim.log.levels.ERROR, "at ERROR level")
+    check(notice and notice.message:find("stack traceback", 1, true), "with a traceback")
+    check(not edit_done and gi.pending() == 1 and gi.polling(), "the timer goes on for the other job")
+  end)
+end }
+
+cases[#cases + 1] = { name = "an error raised by poll is reported, the timer goes on", run = function(done)
+  -- A job started on the client directly: its on_done runs inside poll,
+  -- which re-raises the error into the timer.
+  srv:fault{ action = "delay", delay = 3, path = "/images/edits" }
+  local reported = false
+  gi.edit({ image = first_image_bytes, prompt = "add a moon", quality = "low" },
+    protect(function(res, err)
+      check(reported, "the poll error was reported before the other job ended")
+      check(res ~= nil, "the gptimage.nvim job completes", err)
+      done()
+    end))
+  gi.client():start("generate", { prompt = "raw job", quality = "low", on_done = function()
+    error("boom raised in poll")
+  end })
+  wait_for_notice("boom raised in poll", function(notice)
+    reported = notice ~= nil
+    check(notice ~= nil and notice.level == vim.log.levels.ERROR,
+      "the poll error was reported with vim.notify at ERROR level")
+    check(gi.pending() == 1 and gi.polling(), "the timer goes on for the other job")
+  end)
+end }
+
+cases[#cases + 1] = { name = "a batch reports progress and results on the main loop", run = function(done)
+  local progress = {}
+  gi.batch({ { op = "generate", prompt = "first", quality = "low" },
+             { op = "generate", prompt = "second", quality = "low" } },
+    { concurrency = 2, on_progress = function(count, total, index, res)
+      progress[#progress + 1] = { count = count, total = total, index = index, ok = res ~= nil,
+                                  fast = vim.in_fast_event() }
+    end },
+    protect(function(results)
+      check(type(results) == "table" and #results == 2, "one result per entry", results and #results)
+      check(results and results[1].res and results[2].res, "both entries succeeded")
+      check(#progress == 2, "on_progress ran for each entry", #progress)
+      check(progress[1] and not progress[1].fast and progress[2].count == 2 and progress[2].total == 2,
+        "on_progress runs on the main loop with done and total counts")
+      check(gi.pending() == 0 and not gi.polling(), "the poll timer stops after the batch")
+      done()
+    end))
+end }
+
+cases[#cases + 1] = { name = "the :GptImage command of the example plugin", run = function(done)
+  vim.opt.runtimepath:append(source_dir .. "/examples/nvim")
+  local plugin_dir = work_dir .. "/plugin"
+  vim.g.gptimage_dir = plugin_dir
+  vim.g.gptimage_options = { quality = "low", size = "1024x1024" }
+  vim.cmd("runtime plugin/gptimage.lua")
+  check(vim.fn.exists(":GptImage") == 2, ":GptImage is defined")
+  srv:fault{ action = "delay", delay = 1 }
+  local first_notice = #notices + 1
+  vim.cmd("GptImage a red apple on a table")
+  check(gi.pending() == 1, ":GptImage returns while the image is generated")
+  every_tick(protect(function(ticks)
+    for i = first_notice, #notices do
+      local path = notices[i].message:match("saved (%S+%.png)")
+      if path then
+        check(notices[i].level == vim.log.levels.INFO, "the path is reported at INFO level")
+        check(path:sub(1, #plugin_dir) == plugin_dir, "saved under g:gptimage_dir", path)
+        check(png_size(read_file(path)) == 1024, "the saved file is a PNG", path)
+        done()
+        return true
+      end
+      if notices[i].level == vim.log.levels.ERROR then
+        check(false, ":GptImage saved the image", notices[i].message)
+        done()
+        return true
+      end
+    end
+    if ticks > 1000 then
+      check(false, ":GptImage reported a path")
+      done()
+      return true
+    end
+  end))
+end }
+
+hang_guard:start(HANG_GUARD_MS, 0, function()
+  vim.schedule(function()
+    check(false, "hang guard: still running after " .. HANG_GUARD_MS / 1000 .. " s, in " .. current)
+    finish()
+  end)
+end)
+
+say(string.format("# Neovim %s, %s, gptimage %s", tostring(vim.version and vim.version().minor and
+  (vim.version().major .. "." .. vim.version().minor .. "." .. vim.version().patch)),
+  jit and jit.version or _VERSION, tostring(gptimage.version)))
+run_case(1)
