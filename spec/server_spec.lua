@@ -67,7 +67,7 @@ end
 local function curl(url, opts)
   opts = opts or {}
   local header_path, body_path = temporary_path(), temporary_path()
-  local command = { "curl -sS", "-D", quote(header_path), "-o", quote(body_path),
+  local command = { fake.unsanitized .. "curl -sS", "-D", quote(header_path), "-o", quote(body_path),
                     "-w", quote("\n__status=%{http_code}\n") }
   if opts.method then
     command[#command + 1] = "-X " .. opts.method
@@ -572,7 +572,7 @@ describe("fake Images API server", function()
   describe("connections", function()
     it("keeps connections alive and records which one each request used", function()
       local command = string.format(
-        "curl -sS -o /dev/null -o /dev/null -H 'Authorization: Bearer k' -H 'Content-Type: application/json' "
+        fake.unsanitized .. "curl -sS -o /dev/null -o /dev/null -H 'Authorization: Bearer k' -H 'Content-Type: application/json' "
           .. "--data-binary '{\"prompt\":\"x\"}' %s %s", quote(base .. "/images/generations"),
         quote(base .. "/images/generations"))
       local _, code = run(command)
@@ -589,7 +589,7 @@ describe("fake Images API server", function()
 
     it("serves slow requests concurrently", function()
       srv:fault{ action = "delay", delay = 1.5, times = 4 }
-      local one = string.format("curl -sS -o /dev/null -H 'Authorization: Bearer k' "
+      local one = string.format(fake.unsanitized .. "curl -sS -o /dev/null -H 'Authorization: Bearer k' "
         .. "--data-binary '{\"prompt\":\"x\"}' %s", quote(base .. "/images/generations"))
       local _, code = run("(" .. one .. " & " .. one .. " & " .. one .. " & " .. one .. " & wait)")
       assert.are.equal(0, code)

@@ -75,7 +75,9 @@ static long parse_edge(const char **p, char stop) {
   long v = 0;
   int digits = 0;
   if (*s < '1' || *s > '9') return -1;
-  for (; *s >= '0' && *s <= '9'; s++, digits++) v = v * 10 + (*s - '0');
+  /* counting on past six digits, so that a long number is refused whole */
+  for (; *s >= '0' && *s <= '9'; s++, digits++)
+    if (digits < 6) v = v * 10 + (*s - '0');
   if (*s != stop || digits > 6) return -1;
   *p = s;
   return v;

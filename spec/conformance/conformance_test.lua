@@ -570,7 +570,7 @@ local function without_nulls(t)
 end
 
 local function records_by_scenario(srv)
-  local output, ok = command_output("curl -sS --max-time 60 " .. quote(srv.root .. "/__control/requests"))
+  local output, ok = command_output(fake.unsanitized .. "curl -sS --max-time 60 " .. quote(srv.root .. "/__control/requests"))
   if not ok then error("cannot read the fake server's records: " .. output, 0) end
   local map = {}
   for _, record in ipairs(decode_json(output)) do

@@ -107,6 +107,11 @@ end
 
 local START_OPTIONS = { image_bytes = true, verbose = true }
 
+-- Under the sanitizer suite LD_PRELOAD carries the ASan runtime for the Lua
+-- interpreter that loads gptimage.so; the server and the curl CLI are not our
+-- code and must not inherit it (the curl CLI can hang under it).
+local UNSANITIZED = os.getenv("LD_PRELOAD") and "env -u LD_PRELOAD -u ASAN_OPTIONS -u UBSAN_OPTIONS " or ""
+
 local function python_command()
   local python = os.getenv("GPTIMAGE_PYTHON")
   if not python or python == "" then
@@ -128,7 +133,7 @@ function fake.start(opts)
   local port_file = temporary_path()
   local log_file = port_file .. ".log"
   local command = {
-    shell_quote(python), shell_quote(script), "--port 0",
+    UNSANITIZED .. shell_quote(python), shell_quote(script), "--port 0",
     "--port-file", shell_quote(port_file),
     "--watch-pid", tostring(own_pid()),
   }
@@ -206,7 +211,7 @@ function Server:control(method, name, body)
     error("the fake server was stopped", 2)
   end
   local body_file
-  local command = { "curl -sS --max-time 60 -X", method,
+  local command = { UNSANITIZED .. "curl -sS --max-time 60 -X", method,
                     "-H 'Content-Type: application/json'", "-w '\\n%{http_code}'" }
   if body ~= nil then
     local json = cjson.encode(body)
@@ -293,7 +298,7 @@ end
 --- The bytes of an image the server has served, by its sha256.
 function Server:image(sha256)
   local path = temporary_path()
-  local ok = execute("curl -sS -f --max-time 60 -o " .. shell_quote(path) .. " "
+  local ok = execute(UNSANITIZED .. "curl -sS -f --max-time 60 -o " .. shell_quote(path) .. " "
     .. shell_quote(self.root .. "/__control/blob/" .. sha256))
   local data = read_file(path)
   os.remove(path)
@@ -323,6 +328,8 @@ end
 fake.process_gone = process_gone
 fake.own_pid = own_pid
 fake.python = python_command
+--- Prefix for shell commands that run tools which are not ours (see UNSANITIZED).
+fake.unsanitized = UNSANITIZED
 fake.script_path = script_path
 fake.shell_quote = shell_quote
 
