@@ -1,7 +1,7 @@
 /* b64sink: where one decoded image goes.
  *
  * A sink receives an image either as base64 text (strictly checked: alphabet,
- * padding, length; then decoded by libb64) or as raw bytes (a URL download),
+ * padding, length; checked and decoded in one pass) or as raw bytes (a URL download),
  * and writes it to memory or to a temporary file beside its final path.
  * A file sink becomes visible only on gi_sink_commit (rename); gi_sink_abort
  * or gi_sink_free without commit removes the temporary file.  Pure C, no Lua,
