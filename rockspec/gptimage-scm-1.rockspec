@@ -20,7 +20,6 @@ dependencies = {
 }
 external_dependencies = {
   CURL = { header = "curl/curl.h", library = "curl" },
-  B64 = { header = "b64/cdecode.h", library = "b64" },
 }
 build = {
   type = "builtin",
@@ -32,9 +31,9 @@ build = {
         "src/b64sink.c", "src/errors.c", "src/json.c", "src/cost.c",
         "src/savepath.c",
       },
-      libraries = { "curl", "b64" },
-      incdirs = { "$(CURL_INCDIR)", "$(B64_INCDIR)" },
-      libdirs = { "$(CURL_LIBDIR)", "$(B64_LIBDIR)" },
+      libraries = { "curl" },
+      incdirs = { "$(CURL_INCDIR)" },
+      libdirs = { "$(CURL_LIBDIR)" },
     },
     ["gptimage.cli"] = "lua/gptimage/cli.lua",
     ["gptimage.manifest"] = "lua/gptimage/manifest.lua",

@@ -39,6 +39,7 @@ struct gi_sink {
   int is_file;
   int failed;            /* first error code, sticky */
   int committed;
+  int finished;          /* gi_sink_finish succeeded: no more input */
   size_t limit;          /* most decoded bytes accepted, 0: none */
   size_t total;          /* bytes decoded or written so far */
   size_t chars;          /* alphabet characters accepted */
@@ -386,11 +387,16 @@ out:
   return rc;
 }
 
+static int after_finish(gi_sink *s) {
+  return fail(s, GI_SINK_EIO, "%s was written to after its end", s->is_file ? s->path : "an image in memory");
+}
+
 int gi_sink_write_b64(gi_sink *s, const char *text, size_t len) {
   const unsigned char *t = (const unsigned char *)text;
   size_t i = 0;
   int rc;
   if (s->failed) return s->failed;
+  if (s->finished) return len ? after_finish(s) : GI_SINK_OK;
   while (i < len) {
     if (s->padding == 0) {
       if ((rc = decode_run(s, t, len, &i)) != 0) return rc;
@@ -411,6 +417,7 @@ int gi_sink_write_b64(gi_sink *s, const char *text, size_t len) {
 int gi_sink_write_raw(gi_sink *s, const char *bytes, size_t len) {
   int rc;
   if (s->failed) return s->failed;
+  if (s->finished) return after_finish(s);
   if (over_limit(s, len)) return limit_error(s);
   if (s->is_file) {
     if (len >= s->cap - s->len) {
@@ -434,10 +441,20 @@ int gi_sink_write_raw(gi_sink *s, const char *bytes, size_t len) {
 int gi_sink_finish(gi_sink *s) {
   size_t count;
   if (s->failed) return s->failed;
+  if (s->finished) return GI_SINK_OK;
   count = s->chars + s->padding;
   if (count % 4 != 0)
     return fail(s, GI_SINK_EBASE64, "base64 text ends after %zu characters, not a multiple of 4", count);
-  if (s->is_file && s->fd >= 0) return flush_file(s);
+  if (s->is_file && s->fd >= 0) {
+    int rc = flush_file(s);
+    if (rc) return rc;
+    /* a response of n images keeps n finished files open until it commits
+     * them all: their write buffers are not needed any more */
+    free(s->buf);
+    s->buf = NULL;
+    s->cap = 0;
+  }
+  s->finished = 1;
   return GI_SINK_OK;
 }
 
