@@ -19,7 +19,9 @@ dependencies = {
   "lua-cjson",
 }
 external_dependencies = {
-  CURL = { header = "curl/curl.h", library = "curl" },
+  -- only the headers at build time: the module loads libcurl.so.4 when the
+  -- first request starts (src/curlapi.h)
+  CURL = { header = "curl/curl.h" },
 }
 build = {
   type = "builtin",
@@ -29,11 +31,10 @@ build = {
         "src/gptimage.c", "src/client.c", "src/job.c", "src/request.c",
         "src/models.c", "src/input.c", "src/scanner.c", "src/sse.c",
         "src/b64sink.c", "src/errors.c", "src/json.c", "src/cost.c",
-        "src/savepath.c",
+        "src/savepath.c", "src/curlapi.c",
       },
-      libraries = { "curl" },
+      libraries = { "pthread", "dl" },
       incdirs = { "$(CURL_INCDIR)" },
-      libdirs = { "$(CURL_LIBDIR)" },
     },
     ["gptimage.cli"] = "lua/gptimage/cli.lua",
     ["gptimage.manifest"] = "lua/gptimage/manifest.lua",

@@ -90,6 +90,30 @@ describe("client", function()
     c:close()
   end)
 
+  it("loads libcurl when the first request starts, not at require or new", function()
+    local build = os.getenv("GPTIMAGE_BUILD_DIR") or "build"
+    local ldd = io.popen("ldd '" .. build .. "/gptimage.so' 2>/dev/null")
+    local linked = ldd:read("*a"):find("libcurl", 1, true)
+    ldd:close()
+    if linked then return end -- a -DGPTIMAGE_LAZY_LIBCURL=OFF build links it
+    local out, ok = run_lua("", string.format([[
+      local function libcurl_mapped()
+        local maps = assert(io.open("/proc/self/maps")):read("*a")
+        return maps:find("libcurl", 1, true) ~= nil
+      end
+      local gptimage = require "gptimage"
+      local c = gptimage.new{ api_key = "k", base_url = %q, max_retries = 0 }
+      print("after new", libcurl_mapped())
+      assert(c:poll() == 0)
+      print("after poll", libcurl_mapped())
+      local res, err = c:generate{ prompt = "a" }
+      assert(res, tostring(err))
+      print("after generate", libcurl_mapped())
+    ]], srv.base_url))
+    assert.is_truthy(ok, out)
+    assert.equals("after new\tfalse\nafter poll\tfalse\nafter generate\ttrue\n", out)
+  end)
+
   it("refuses to reach a closed port quickly with a network error", function()
     local c = gptimage.new{ api_key = KEY, base_url = "http://127.0.0.1:9/v1", max_retries = 0 }
     local res, err = c:generate{ prompt = "a" }

@@ -103,12 +103,19 @@ static double opt_number(lua_State *L, int idx, const char *name, double dflt, d
 }
 
 static void add_header(lua_State *L, gi_client *c, const char *name, const char *value) {
-  struct curl_slist *next;
+  char *line;
+  if (c->header_count == c->header_cap) {
+    size_t cap = c->header_cap ? c->header_cap * 2 : 8;
+    char **lines = (char **)realloc(c->header_lines, cap * sizeof *lines);
+    if (lines == NULL) luaL_error(L, "gptimage.new: out of memory");
+    c->header_lines = lines;
+    c->header_cap = cap;
+  }
   lua_pushfstring(L, "%s: %s", name, value);
-  next = curl_slist_append(c->headers, lua_tostring(L, -1));
+  line = strdup(lua_tostring(L, -1));
   lua_pop(L, 1);
-  if (next == NULL) luaL_error(L, "gptimage.new: out of memory");
-  c->headers = next;
+  if (line == NULL) luaL_error(L, "gptimage.new: out of memory");
+  c->header_lines[c->header_count++] = line;
 }
 
 static int has_line_break(const char *s) {
@@ -167,7 +174,6 @@ static void strip_slashes(char *s) {
 int gi_client_new(lua_State *L) {
   gi_client *c;
   int opts = 0;
-  char ua[128];
   if (!lua_isnoneornil(L, 1)) {
     luaL_checktype(L, 1, LUA_TTABLE);
     opts = 1;
@@ -188,11 +194,6 @@ int gi_client_new(lua_State *L) {
     lua_setfield(L, -2, "prices");
   }
   gi_setuservalue(L, -2);
-
-  c->multi = curl_multi_init();
-  if (c->multi == NULL) luaL_error(L, "gptimage.new: curl_multi_init failed");
-  if (curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX) != CURLM_OK)
-    luaL_error(L, "gptimage.new: curl_multi_setopt failed");
 
   if (opts) {
     read_azure(L, opts, c);
@@ -245,17 +246,15 @@ int gi_client_new(lua_State *L) {
   add_header(L, c, "Accept", "application/json");
   /* 100-continue costs a round trip per upload and some servers never answer it */
   add_header(L, c, "Expect", "");
-  snprintf(ua, sizeof ua, "gptimage/%s (%s; libcurl %s)", GPTIMAGE_VERSION, LUA_VERSION,
-           curl_version_info(CURLVERSION_NOW)->version);
   if (opts) {
     lua_getfield(L, opts, "user_agent");
-    if (lua_type(L, -1) == LUA_TSTRING && !has_line_break(lua_tostring(L, -1)))
-      snprintf(ua, sizeof ua, "%s", lua_tostring(L, -1));
-    else if (!lua_isnil(L, -1))
+    if (lua_type(L, -1) == LUA_TSTRING && !has_line_break(lua_tostring(L, -1))) {
+      if ((c->user_agent = strdup(lua_tostring(L, -1))) == NULL) luaL_error(L, "gptimage.new: out of memory");
+    } else if (!lua_isnil(L, -1)) {
       luaL_error(L, "gptimage.new: 'user_agent' must be a string without line breaks");
+    }
     lua_pop(L, 1);
   }
-  add_header(L, c, "User-Agent", ua);
   if (opts) read_headers(L, opts, c);
   c->closed = 0;
   return 1;
@@ -274,14 +273,60 @@ static void secure_free(char *s) {
   free(s);
 }
 
+/* The slist copy of the key header is wiped too before curl frees it. */
+static void free_header_list(struct curl_slist *list) {
+  struct curl_slist *h;
+  for (h = list; h; h = h->next)
+    if (h->data) memset(h->data, 0, strlen(h->data));
+  curl_slist_free_all(list);
+}
+
+static void ready_failed(lua_State *L, gi_client *c, const char *what) {
+  if (c->headers) free_header_list(c->headers);
+  c->headers = NULL;
+  if (c->multi) curl_multi_cleanup(c->multi);
+  c->multi = NULL;
+  luaL_error(L, "gptimage: %s", what);
+}
+
+gi_client *gi_client_ready(lua_State *L, int idx) {
+  gi_client *c = gi_client_check(L, idx);
+  char err[300], ua[128];
+  size_t i;
+  struct curl_slist *next;
+  if (c->multi) return c;
+  if (gi_curl_load(err, sizeof err) != 0) luaL_error(L, "gptimage: %s", err);
+  for (i = 0; i < c->header_count; i++) {
+    if ((next = curl_slist_append(c->headers, c->header_lines[i])) == NULL) ready_failed(L, c, "out of memory");
+    c->headers = next;
+  }
+  if (c->user_agent)
+    snprintf(ua, sizeof ua, "User-Agent: %.110s", c->user_agent);
+  else
+    snprintf(ua, sizeof ua, "User-Agent: gptimage/%s (%s; libcurl %s)", GPTIMAGE_VERSION, LUA_VERSION,
+             curl_version_info(CURLVERSION_NOW)->version);
+  if ((next = curl_slist_append(c->headers, ua)) == NULL) ready_failed(L, c, "out of memory");
+  c->headers = next;
+  if ((c->multi = curl_multi_init()) == NULL) ready_failed(L, c, "curl_multi_init failed");
+  if (curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX) != CURLM_OK)
+    ready_failed(L, c, "curl_multi_setopt failed");
+  return c;
+}
+
 static void client_release(lua_State *L, gi_client *c) {
   gi_job_cancel_all(L, c);
   if (c->multi) {
     curl_multi_cleanup(c->multi);
     c->multi = NULL;
   }
-  curl_slist_free_all(c->headers);
+  if (c->headers) free_header_list(c->headers);
   c->headers = NULL;
+  while (c->header_count > 0) secure_free(c->header_lines[--c->header_count]);
+  free(c->header_lines);
+  c->header_lines = NULL;
+  c->header_cap = 0;
+  free(c->user_agent);
+  c->user_agent = NULL;
   secure_free(c->api_key);
   c->api_key = NULL;
   free(c->base_url);
@@ -300,14 +345,14 @@ static void client_release(lua_State *L, gi_client *c) {
 
 static int client_gc(lua_State *L) {
   gi_client *c = (gi_client *)luaL_checkudata(L, 1, GI_CLIENT_MT);
-  if (c->multi || c->api_key || c->headers) client_release(L, c);
+  if (!c->closed || c->multi || c->api_key || c->header_lines) client_release(L, c);
   return 0;
 }
 
 static int client_close(lua_State *L) {
   gi_client *c = (gi_client *)luaL_checkudata(L, 1, GI_CLIENT_MT);
   if (c->driving) return luaL_error(L, "gptimage: cannot close a client from its own callback");
-  if (c->multi || c->api_key || c->headers) client_release(L, c);
+  if (!c->closed || c->multi || c->api_key || c->header_lines) client_release(L, c);
   return 0;
 }
 
@@ -324,6 +369,7 @@ void gi_client_sleep(gi_client *c, double max_seconds) {
   long curl_ms = -1;
   double next_retry, wait;
   int numfds = 0;
+  if (c->multi == NULL) return; /* no job was ever started: nothing to wait for */
   if (curl_multi_timeout(c->multi, &curl_ms) != CURLM_OK) curl_ms = 10;
   wait = curl_ms >= 0 ? (double)curl_ms / 1000.0 : 1.0;
   next_retry = gi_job_next_retry(c);
@@ -342,6 +388,7 @@ void gi_client_drive(lua_State *L, int client_idx) {
   CURLMsg *msg;
   int left;
   client_idx = lua_absindex(L, client_idx);
+  if (c->multi == NULL) return; /* no job was ever started */
   if (c->driving > 16) luaL_error(L, "gptimage: callbacks nested too deeply");
   c->driving++;
   gi_job_start_due_retries(L, c, gi_now());

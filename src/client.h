@@ -1,7 +1,9 @@
 /* client: the gptimage.Client userdata.
  *
  * A client holds its configuration and one curl multi handle that drives
- * every job it started.  It owns no event loop: poll() does one round of
+ * every job it started.  The multi handle and the header list are made by
+ * gi_client_ready when the first job starts, which is also when libcurl is
+ * loaded (see curlapi.h): making a client costs no more than its options.  It owns no event loop: poll() does one round of
  * work without waiting; wait() and the blocking calls loop on poll() and
  * curl_multi_poll().  Jobs in flight are anchored in the client's uservalue
  * table (jobs[lightuserdata] = job userdata) so that nothing they need can
@@ -9,7 +11,7 @@
 #ifndef GPTIMAGE_CLIENT_H
 #define GPTIMAGE_CLIENT_H
 
-#include <curl/curl.h>
+#include "curlapi.h"
 #include "lua_compat.h"
 
 #define GI_CLIENT_MT "gptimage.Client"
@@ -22,7 +24,10 @@ typedef struct gi_client {
   char *base_url;       /* without a trailing slash */
   char *organization, *project, *model, *proxy, *ca_file;
   char *azure_endpoint, *azure_deployment, *azure_api_version;
-  struct curl_slist *headers; /* every header but the per-request ones */
+  char **header_lines;  /* "Name: value" of every header but the per-request ones */
+  size_t header_count, header_cap;
+  char *user_agent;     /* the caller's, or NULL for ours */
+  struct curl_slist *headers; /* header_lines and User-Agent, once ready */
   double timeout, connect_timeout;
   long max_retries;
   double max_response;  /* bytes */
@@ -34,6 +39,9 @@ typedef struct gi_client {
 void gi_client_open(lua_State *L);
 int gi_client_new(lua_State *L);                 /* gptimage.new{...} */
 gi_client *gi_client_check(lua_State *L, int idx); /* raises when closed */
+/* gi_client_check, then libcurl, the multi handle and the header list made
+ * if they are not yet; raises if libcurl cannot be loaded. */
+gi_client *gi_client_ready(lua_State *L, int idx);
 /* One round: starts due retries, lets curl work, finishes transfers, runs
  * callbacks.  Never blocks.  Raises the first callback error once curl is
  * back in a consistent state. */

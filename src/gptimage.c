@@ -3,7 +3,6 @@
  * variation use one client built from the environment on first use. */
 #include <string.h>
 #include <stdlib.h>
-#include <curl/curl.h>
 #include "lua_compat.h"
 #include "client.h"
 #include "job.h"
@@ -84,12 +83,6 @@ static const luaL_Reg MODULE_FUNCTIONS[] = {
 __attribute__((visibility("default"))) int luaopen_gptimage(lua_State *L);
 
 int luaopen_gptimage(lua_State *L) {
-  static int curl_ready = 0;
-  if (!curl_ready) {
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-      return luaL_error(L, "gptimage: curl_global_init failed");
-    curl_ready = 1;
-  }
   gi_json_open(L);
   gi_errors_open(L);
   gi_client_open(L);
@@ -100,7 +93,5 @@ int luaopen_gptimage(lua_State *L) {
   lua_setfield(L, -2, "version");
   lua_pushliteral(L, "gptimage " GPTIMAGE_VERSION);
   lua_setfield(L, -2, "_VERSION");
-  lua_pushstring(L, curl_version_info(CURLVERSION_NOW)->version);
-  lua_setfield(L, -2, "curl_version");
   return 1;
 }

@@ -5,7 +5,7 @@
 #ifndef GPTIMAGE_INPUT_H
 #define GPTIMAGE_INPUT_H
 
-#include <curl/curl.h>
+#include "curlapi.h"
 #include "lua_compat.h"
 
 typedef enum { GI_IMG_PNG, GI_IMG_JPEG, GI_IMG_WEBP } gi_image_type;

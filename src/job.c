@@ -1473,7 +1473,7 @@ static void read_local_options(lua_State *L, int opts, int job_idx, gi_job *job)
 
 /* Starts an image job; pushes it.  opts at opts_idx. */
 static gi_job *start_image_job(lua_State *L, int client_idx, gi_op op, const char *opname, int opts_idx) {
-  gi_client *c = gi_client_check(L, client_idx);
+  gi_client *c = gi_client_ready(L, client_idx);
   gi_job *job;
   int job_idx, keep;
   client_idx = lua_absindex(L, client_idx);
@@ -1618,7 +1618,7 @@ static void raw_build_form(lua_State *L, int form, gi_job *job) {
 }
 
 static gi_job *start_raw_job(lua_State *L, int client_idx, int opts) {
-  gi_client *c = gi_client_check(L, client_idx);
+  gi_client *c = gi_client_ready(L, client_idx);
   gi_job *job;
   int job_idx;
   const char *method;
@@ -1725,7 +1725,7 @@ static int probe_gc(lua_State *L) {
 }
 
 static void validate_entry(lua_State *L, int client_idx, int entry, int index) {
-  gi_client *c = gi_client_check(L, client_idx);
+  gi_client *c = gi_client_ready(L, client_idx);
   probe *p;
   gi_op op;
   int top = lua_gettop(L);
@@ -1854,7 +1854,7 @@ static void batch_child_done(lua_State *L, int client_idx, int child_idx, gi_job
 
 /* client:start("batch", list, opts) */
 static int start_batch(lua_State *L, int client_idx, int list, int opts) {
-  gi_client *c = gi_client_check(L, client_idx);
+  gi_client *c = gi_client_ready(L, client_idx);
   gi_job *job;
   int job_idx, i, n, conc = 4;
   luaL_checktype(L, list, LUA_TTABLE);

@@ -8,7 +8,7 @@
 #ifndef GPTIMAGE_JOB_H
 #define GPTIMAGE_JOB_H
 
-#include <curl/curl.h>
+#include "curlapi.h"
 #include "lua_compat.h"
 #include "client.h"
 

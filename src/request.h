@@ -11,7 +11,7 @@
 #define GPTIMAGE_REQUEST_H
 
 #include <stddef.h>
-#include <curl/curl.h>
+#include "curlapi.h"
 #include "lua_compat.h"
 
 typedef enum { GI_OP_GENERATE = 0, GI_OP_EDIT, GI_OP_VARIATION } gi_op;
