@@ -1,13 +1,15 @@
 /* fuzz_sse: the event-stream framer fed any bytes in any chunking.
  *
  * The events it dispatches (name and data) must be the same whole, in
- * pseudo-random chunks chosen from the input, and one byte at a time, and
+ * pseudo-random chunks chosen from the input, one byte at a time, and (for
+ * inputs up to SPLIT_MAX bytes) split in two at every position, and
  * the same as a plain whole-buffer reading of the WHATWG rules written
  * here; the data callback must open each event exactly once. */
 #include "fuzz.h"
 #include "sse.h"
 
 #define EVENT_NAME_MAX 255
+#define SPLIT_MAX 1024
 
 typedef struct record {
   fuzz_buf events;  /* per event: name, NUL, data length, data */
@@ -120,6 +122,23 @@ static int run(const uint8_t *data, size_t size, int how, uint64_t seed, record 
   return result;
 }
 
+/* The stream in two pieces, the first of k bytes. */
+static void check_split(const uint8_t *data, size_t size, size_t k, const fuzz_buf *expected) {
+  gi_sse s;
+  gi_sse_cb cb;
+  record r = {0};
+  cb.ud = &r;
+  cb.data = on_data;
+  cb.dispatch = on_dispatch;
+  gi_sse_init(&s, &cb);
+  FUZZ_CHECK(gi_sse_feed(&s, (const char *)data, k) == GI_SSE_OK);
+  FUZZ_CHECK(gi_sse_feed(&s, (const char *)data + k, size - k) == GI_SSE_OK);
+  FUZZ_CHECK(gi_sse_finish(&s) == GI_SSE_OK);
+  FUZZ_CHECK(fuzz_buf_equal(&r.events, expected));
+  fuzz_buf_free(&r.events);
+  fuzz_buf_free(&r.pending);
+}
+
 static void release(record *r) {
   fuzz_buf_free(&r->events);
   fuzz_buf_free(&r->pending);
@@ -138,6 +157,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   FUZZ_CHECK(run(data, size, CHUNKS, seed, &other) == GI_SSE_OK);
   FUZZ_CHECK(fuzz_buf_equal(&other.events, &expected));
   release(&other);
+
+  if (size <= SPLIT_MAX) {
+    size_t k;
+    for (k = 0; k <= size; k++) check_split(data, size, k, &expected);
+  }
 
   if (size <= 4096) {
     FUZZ_CHECK(run(data, size, BYTES, seed, &other) == GI_SSE_OK);
