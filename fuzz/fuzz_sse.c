@@ -9,7 +9,7 @@
 #include "sse.h"
 
 #define EVENT_NAME_MAX 255
-#define SPLIT_MAX 1024
+#define SPLIT_MAX 2048
 
 typedef struct record {
   fuzz_buf events;  /* per event: name, NUL, data length, data */
