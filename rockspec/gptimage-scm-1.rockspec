@@ -31,7 +31,7 @@ build = {
         "src/gptimage.c", "src/client.c", "src/job.c", "src/request.c",
         "src/models.c", "src/input.c", "src/scanner.c", "src/sse.c",
         "src/b64sink.c", "src/errors.c", "src/json.c", "src/cost.c",
-        "src/savepath.c", "src/curlapi.c",
+        "src/savepath.c", "src/curlapi.c", "src/hint.c",
       },
       libraries = { "pthread", "dl" },
       incdirs = { "$(CURL_INCDIR)" },

@@ -6,6 +6,7 @@
 #include "client.h"
 #include "job.h"
 #include "errors.h"
+#include "hint.h"
 #include "version.h"
 
 double gi_now(void) {
@@ -20,45 +21,22 @@ static const char *const CLIENT_OPTIONS[] = {
   "prices", "max_response_bytes", "user_agent", NULL
 };
 
-static size_t edit_distance(const char *a, const char *b) {
-  size_t la = strlen(a), lb = strlen(b), i, j;
-  size_t row[64];
-  if (lb >= 64 || la >= 64) return 64;
-  for (j = 0; j <= lb; j++) row[j] = j;
-  for (i = 1; i <= la; i++) {
-    size_t diag = row[0];
-    row[0] = i;
-    for (j = 1; j <= lb; j++) {
-      size_t up = row[j];
-      size_t best = diag + (a[i - 1] != b[j - 1]);
-      if (row[j] + 1 < best) best = row[j] + 1;
-      if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
-      row[j] = best;
-      diag = up;
-    }
-  }
-  return row[lb];
-}
-
 static void check_client_keys(lua_State *L, int idx) {
   lua_pushnil(L);
   while (lua_next(L, idx)) {
-    const char *key, *best = NULL;
-    size_t best_d = 4, i;
+    const char *key, *best;
+    gi_hint hint;
+    size_t i;
     if (lua_type(L, -2) != LUA_TSTRING)
       luaL_error(L, "gptimage.new: option names must be strings");
     key = lua_tostring(L, -2);
+    gi_hint_init(&hint, key);
     for (i = 0; CLIENT_OPTIONS[i]; i++) {
-      size_t d;
       if (strcmp(key, CLIENT_OPTIONS[i]) == 0) break;
-      d = edit_distance(key, CLIENT_OPTIONS[i]);
-      if (d < best_d) {
-        best_d = d;
-        best = CLIENT_OPTIONS[i];
-      }
+      gi_hint_consider(&hint, CLIENT_OPTIONS[i]);
     }
     if (CLIENT_OPTIONS[i] == NULL) {
-      if (best)
+      if ((best = gi_hint_best(&hint)) != NULL)
         luaL_error(L, "gptimage.new: unknown option '%s' (did you mean '%s'?)", key, best);
       luaL_error(L, "gptimage.new: unknown option '%s'", key);
     }

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "request.h"
+#include "hint.h"
 #include "models.h"
 #include "input.h"
 #include "json.h"
@@ -74,28 +75,6 @@ gi_op gi_request_checkop(lua_State *L, int idx) {
 /* ------------------------------------------------------------------ */
 /* option names */
 
-#define MAX_HINT_LEN 40
-
-/* Edit distance where swapping two neighbours counts as one edit. */
-static size_t edit_distance(const char *a, const char *b) {
-  size_t la = strlen(a), lb = strlen(b), i, j;
-  size_t d[MAX_HINT_LEN + 1][MAX_HINT_LEN + 1];
-  if (la > MAX_HINT_LEN || lb > MAX_HINT_LEN) return (size_t)-1;
-  for (i = 0; i <= la; i++) d[i][0] = i;
-  for (j = 0; j <= lb; j++) d[0][j] = j;
-  for (i = 1; i <= la; i++) {
-    for (j = 1; j <= lb; j++) {
-      size_t best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
-      if (d[i - 1][j] + 1 < best) best = d[i - 1][j] + 1;
-      if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
-        best = d[i - 2][j - 2] + 1;
-      d[i][j] = best;
-    }
-  }
-  return d[la][lb];
-}
-
 static int api_index(const char *key) {
   int i;
   for (i = 0; API_OPTIONS[i].name; i++)
@@ -112,20 +91,12 @@ static int local_index(const char *key) {
 
 /* The known name closest to key, when it is close enough to be a typo. */
 static const char *closest_option(const char *key) {
-  const char *best = NULL;
-  size_t best_d = (size_t)-1, len = strlen(key), d;
+  gi_hint hint;
   int i;
-  for (i = 0; API_OPTIONS[i].name; i++) {
-    d = edit_distance(key, API_OPTIONS[i].name);
-    if (d < best_d) best_d = d, best = API_OPTIONS[i].name;
-  }
-  for (i = 0; gi_request_local_options[i]; i++) {
-    d = edit_distance(key, gi_request_local_options[i]);
-    if (d < best_d) best_d = d, best = gi_request_local_options[i];
-  }
-  /* a typo changes a little of a long name, never most of a short one */
-  if (best == NULL || best_d >= len || best_d > (strlen(best) <= 4 ? 1u : 2u)) return NULL;
-  return best;
+  gi_hint_init(&hint, key);
+  for (i = 0; API_OPTIONS[i].name; i++) gi_hint_consider(&hint, API_OPTIONS[i].name);
+  for (i = 0; gi_request_local_options[i]; i++) gi_hint_consider(&hint, gi_request_local_options[i]);
+  return gi_hint_best(&hint);
 }
 
 /* "generate and edit", "edit" ... */
