@@ -51,16 +51,6 @@ local function fault_queue(count)
   return queue
 end
 
--- util.open_fds lists /proc/<pid>/fd from a popen'ed shell, which now and
--- then runs before this process has closed its copy of the pipe's write
--- end: a count can be one too high, never too low. The least of a few
--- counts is exact.
-local function open_fds()
-  local least = util.open_fds()
-  for _ = 1, 4 do least = math.min(least, util.open_fds()) end
-  return least
-end
-
 local function full_collect()
   collectgarbage()
   collectgarbage()
@@ -89,7 +79,7 @@ describe("load", function()
     srv:reset()
     dir = util.tmpdir()
     full_collect()
-    fds_before = open_fds()
+    fds_before = util.open_fds()
     rss_before = util.rss_kib()
   end)
   after_each(function() util.rmtree(dir) end)
@@ -103,7 +93,7 @@ describe("load", function()
 
   local function check_resources_returned()
     full_collect()
-    local fds = open_fds()
+    local fds = util.open_fds()
     assert.equals(fds_before, fds, "open descriptors now:\n" .. fd_listing())
     if not SANITIZED then -- ASan keeps freed memory in quarantine
       local grown = util.rss_kib() - rss_before

@@ -1472,6 +1472,17 @@ static void read_local_options(lua_State *L, int opts, int job_idx, gi_job *job)
 }
 
 /* Starts an image job; pushes it.  opts at opts_idx. */
+/* A job fully set up goes into the client's multi handle and its list, and
+ * is anchored until it is delivered. */
+static void launch(lua_State *L, int client_idx, int job_idx, gi_client *c, gi_job *job) {
+  job->attempt = 1;
+  if (curl_multi_add_handle(c->multi, job->easy) != CURLM_OK)
+    luaL_error(L, "gptimage: curl_multi_add_handle failed");
+  job->in_multi = 1;
+  link_job(c, job);
+  anchor_job(L, client_idx, job_idx, job);
+}
+
 static gi_job *start_image_job(lua_State *L, int client_idx, gi_op op, const char *opname, int opts_idx) {
   gi_client *c = gi_client_ready(L, client_idx);
   gi_job *job;
@@ -1498,12 +1509,7 @@ static gi_job *start_image_job(lua_State *L, int client_idx, gi_op op, const cha
   if (job->scanner == NULL) luaL_error(L, "gptimage: out of memory");
   if (common_options(job, c) != 0 || api_options(L, job, c) != 0)
     luaL_error(L, "gptimage: cannot set up the request (curl_easy_setopt failed)");
-  job->attempt = 1;
-  if (curl_multi_add_handle(c->multi, job->easy) != CURLM_OK)
-    luaL_error(L, "gptimage: curl_multi_add_handle failed");
-  job->in_multi = 1;
-  link_job(c, job);
-  anchor_job(L, client_idx, job_idx, job);
+  launch(L, client_idx, job_idx, c, job);
   return job;
 }
 
@@ -1690,12 +1696,7 @@ static gi_job *start_raw_job(lua_State *L, int client_idx, int opts) {
       curl_easy_setopt(job->easy, CURLOPT_HTTPHEADER, job->headers) != CURLE_OK ||
       curl_easy_setopt(job->easy, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK)
     luaL_error(L, "gptimage: cannot set up the request (curl_easy_setopt failed)");
-  job->attempt = 1;
-  if (curl_multi_add_handle(c->multi, job->easy) != CURLM_OK)
-    luaL_error(L, "gptimage: curl_multi_add_handle failed");
-  job->in_multi = 1;
-  link_job(c, job);
-  anchor_job(L, client_idx, job_idx, job);
+  launch(L, client_idx, job_idx, c, job);
   return job;
 }
 
