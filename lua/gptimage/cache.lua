@@ -62,7 +62,7 @@ end, 0xcbf29ce484222325ULL, function(h) return bit.tohex(h, 16) end
 local fnv_update, fnv_start, fnv_hex
 do
   local source = (type(jit) == "table") and FNV_JIT or FNV_54
-  local chunk, problem = load(source, "=fnv1a64")
+  local chunk, problem = (loadstring or load)(source, "=fnv1a64") -- luacheck: ignore 113
   if not chunk then
     error("gptimage.cache needs Lua 5.3 or later, or LuaJIT: " .. tostring(problem))
   end
