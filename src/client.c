@@ -319,18 +319,20 @@ static void client_release(lua_State *L, gi_client *c) {
   c->base_url = c->organization = c->project = c->model = c->proxy = c->ca_file = NULL;
   c->azure_endpoint = c->azure_deployment = c->azure_api_version = NULL;
   c->closed = 1;
+  c->released = 1;
 }
 
 static int client_gc(lua_State *L) {
   gi_client *c = (gi_client *)luaL_checkudata(L, 1, GI_CLIENT_MT);
-  if (!c->closed || c->multi || c->api_key || c->header_lines) client_release(L, c);
+  /* also a client whose construction raised: free what it got */
+  if (!c->released) client_release(L, c);
   return 0;
 }
 
 static int client_close(lua_State *L) {
   gi_client *c = (gi_client *)luaL_checkudata(L, 1, GI_CLIENT_MT);
   if (c->driving) return luaL_error(L, "gptimage: cannot close a client from its own callback");
-  if (!c->closed || c->multi || c->api_key || c->header_lines) client_release(L, c);
+  if (!c->released) client_release(L, c);
   return 0;
 }
 

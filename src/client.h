@@ -31,7 +31,8 @@ typedef struct gi_client {
   double timeout, connect_timeout;
   long max_retries;
   double max_response;  /* bytes */
-  int closed;
+  int closed;           /* closed, or not yet fully built */
+  int released;         /* everything it owned has been freed */
   int driving;          /* depth of drive() calls on the C stack */
   gi_job *jobs;         /* every job that has not been delivered yet */
 } gi_client;
