@@ -1,0 +1,103 @@
+-- The scripts in examples/ run as a user would run them, each in its own
+-- interpreter and folder, against the fake server: they exit cleanly, say
+-- what they saved, and the files are real images.
+local gptimage = require "gptimage"
+local fake = require "helpers.server"
+local util = require "helpers.util"
+
+local LUA = os.getenv("GPTIMAGE_LUA") or "lua5.4"
+local SOURCE = os.getenv("GPTIMAGE_SOURCE_DIR") or "."
+
+local function quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+describe("examples", function()
+  local srv, dir
+
+  setup(function() srv = fake.start{} end)
+  teardown(function() srv:stop() end)
+  before_each(function()
+    srv:reset()
+    dir = util.tmpdir()
+  end)
+  after_each(function() util.rmtree(dir) end)
+
+  -- Runs examples/<name> in dir with the given arguments; returns its
+  -- output and whether it exited with status 0.
+  local function run(name, ...)
+    local args = {}
+    for i, a in ipairs{ ... } do args[i] = quote(a) end
+    local command = string.format("cd %s && OPENAI_API_KEY=sk-example OPENAI_BASE_URL=%s %s %s %s 2>&1",
+      quote(dir), quote(srv.base_url), quote(LUA), quote(SOURCE .. "/examples/" .. name), table.concat(args, " "))
+    local pipe = assert(io.popen(command))
+    local output = pipe:read("*a")
+    local ok = pipe:close()
+    return output, ok == true or ok == 0
+  end
+
+  local function assert_png(path)
+    local bytes = util.read(path)
+    assert.is_truthy(bytes, path .. " was not written")
+    assert.is_true(util.is_png(bytes), path .. " is not a PNG")
+  end
+
+  it("generate.lua saves two sprites and reports the cost", function()
+    local output, ok = run("generate.lua")
+    assert.is_true(ok, output)
+    assert.matches("image 1: out/sword%-1%.png", output)
+    assert.matches("cost: %$%d", output)
+    assert_png(dir .. "/out/sword-1.png")
+    assert_png(dir .. "/out/sword-2.png")
+    assert.equals(1, #srv:requests())
+  end)
+
+  it("edit_mask.lua sends every image and the mask, and saves the edit", function()
+    local client = gptimage.new{ api_key = "sk-example", base_url = srv.base_url }
+    util.write(dir .. "/base.png", assert(client:generate{ prompt = "base" }).images[1].bytes)
+    util.write(dir .. "/ref.png", assert(client:generate{ prompt = "reference" }).images[1].bytes)
+    util.write(dir .. "/mask.png",
+      assert(client:generate{ prompt = "mask", background = "transparent" }).images[1].bytes)
+    client:close()
+    srv:reset()
+    local output, ok = run("edit_mask.lua", "base.png", "mask.png", "add a lighthouse", "ref.png")
+    assert.is_true(ok, output)
+    assert.matches("saved out/edited%.png", output)
+    assert_png(dir .. "/out/edited.png")
+    local names = {}
+    for _, part in ipairs(srv:last_request().parts) do names[#names + 1] = part.name end
+    table.sort(names)
+    assert.same({ "image[]", "image[]", "input_fidelity", "mask", "model", "prompt", "quality" }, names)
+  end)
+
+  it("edit_mask.lua without its arguments prints its usage and exits 2", function()
+    local output, ok = run("edit_mask.lua")
+    assert.is_false(ok)
+    assert.matches("usage: edit_mask%.lua", output)
+    assert.equals(0, #srv:requests())
+  end)
+
+  it("batch.lua builds six icons, four at a time", function()
+    srv:fault{ action = "delay", delay = 0.3, times = 6 }
+    local output, ok = run("batch.lua")
+    assert.is_true(ok, output)
+    for _, name in ipairs{ "sword", "shield", "potion", "key", "scroll", "bow" } do
+      assert_png(dir .. "/out/icons/" .. name .. ".png")
+    end
+    local most = 0
+    for _, r in ipairs(srv:requests()) do most = math.max(most, r.concurrent or 0) end
+    assert.equals(6, #srv:requests())
+    assert.is_true(most <= 4, "more than 4 requests at once: " .. most)
+    assert.is_true(most >= 2, "requests never overlapped")
+  end)
+
+  it("async.lua keeps its frame loop running until the image arrives", function()
+    srv:fault{ action = "delay", delay = 1, times = 1 }
+    local output, ok = run("async.lua")
+    assert.is_true(ok, output)
+    assert_png(dir .. "/out/map.png")
+    local frames = tonumber(output:match("job done after (%d+) frames"))
+    assert.is_truthy(frames, output)
+    assert.is_true(frames >= 5, "only " .. frames .. " frames during a 1 s delay")
+  end)
+end)
