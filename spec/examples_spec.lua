@@ -24,16 +24,19 @@ describe("examples", function()
   after_each(function() util.rmtree(dir) end)
 
   -- Runs examples/<name> in dir with the given arguments; returns its
-  -- output and whether it exited with status 0.
+  -- output and its exit status.
   local function run(name, ...)
     local args = {}
     for i, a in ipairs{ ... } do args[i] = quote(a) end
-    local command = string.format("cd %s && OPENAI_API_KEY=sk-example OPENAI_BASE_URL=%s %s %s %s 2>&1",
+    -- the status is printed last: LuaJIT's pipe close does not give it
+    local command = string.format("cd %s && OPENAI_API_KEY=sk-example OPENAI_BASE_URL=%s %s %s %s 2>&1; echo \"exit $?\"",
       quote(dir), quote(srv.base_url), quote(LUA), quote(SOURCE .. "/examples/" .. name), table.concat(args, " "))
     local pipe = assert(io.popen(command))
     local output = pipe:read("*a")
-    local ok = pipe:close()
-    return output, ok == true or ok == 0
+    pipe:close()
+    local text, status = output:match("^(.*)exit (%d+)\n$")
+    assert(status, "no exit status in: " .. output)
+    return text, tonumber(status)
   end
 
   local function assert_png(path)
@@ -43,8 +46,8 @@ describe("examples", function()
   end
 
   it("generate.lua saves two sprites and reports the cost", function()
-    local output, ok = run("generate.lua")
-    assert.is_true(ok, output)
+    local output, status = run("generate.lua")
+    assert.equals(0, status, output)
     assert.matches("image 1: out/sword%-1%.png", output)
     assert.matches("cost: %$%d", output)
     assert_png(dir .. "/out/sword-1.png")
@@ -60,8 +63,8 @@ describe("examples", function()
       assert(client:generate{ prompt = "mask", background = "transparent" }).images[1].bytes)
     client:close()
     srv:reset()
-    local output, ok = run("edit_mask.lua", "base.png", "mask.png", "add a lighthouse", "ref.png")
-    assert.is_true(ok, output)
+    local output, status = run("edit_mask.lua", "base.png", "mask.png", "add a lighthouse", "ref.png")
+    assert.equals(0, status, output)
     assert.matches("saved out/edited%.png", output)
     assert_png(dir .. "/out/edited.png")
     local names = {}
@@ -71,16 +74,16 @@ describe("examples", function()
   end)
 
   it("edit_mask.lua without its arguments prints its usage and exits 2", function()
-    local output, ok = run("edit_mask.lua")
-    assert.is_false(ok)
+    local output, status = run("edit_mask.lua")
+    assert.equals(2, status)
     assert.matches("usage: edit_mask%.lua", output)
     assert.equals(0, #srv:requests())
   end)
 
   it("batch.lua builds six icons, four at a time", function()
     srv:fault{ action = "delay", delay = 0.3, times = 6 }
-    local output, ok = run("batch.lua")
-    assert.is_true(ok, output)
+    local output, status = run("batch.lua")
+    assert.equals(0, status, output)
     for _, name in ipairs{ "sword", "shield", "potion", "key", "scroll", "bow" } do
       assert_png(dir .. "/out/icons/" .. name .. ".png")
     end
@@ -93,8 +96,8 @@ describe("examples", function()
 
   it("async.lua keeps its frame loop running until the image arrives", function()
     srv:fault{ action = "delay", delay = 1, times = 1 }
-    local output, ok = run("async.lua")
-    assert.is_true(ok, output)
+    local output, status = run("async.lua")
+    assert.equals(0, status, output)
     assert_png(dir .. "/out/map.png")
     local frames = tonumber(output:match("job done after (%d+) frames"))
     assert.is_truthy(frames, output)
