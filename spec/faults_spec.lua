@@ -291,6 +291,61 @@ describe("fault matrix", function()
     assert.same({ "late.png" }, util.listdir(dir))
   end)
 
+  describe("an image download (dall-e url answers, saved)", function()
+    local function gets()
+      local n = 0
+      for _, r in ipairs(srv:requests()) do
+        if r.method == "GET" then n = n + 1 end
+      end
+      return n
+    end
+
+    local function generate(c)
+      return c:generate{ model = "dall-e-2", prompt = "a", size = "256x256", response_format = "url",
+                         save = dir .. "/dl/x.png" }
+    end
+
+    it("answered 503 is fetched again and saved", function()
+      local c = new_client{ max_retries = 2 }
+      srv:fault{ action = "status", status = 503, path = "/files/", times = 1 }
+      local res = assert(generate(c))
+      assert.is_true(util.is_png(util.read(res.images[1].path)))
+      assert.equals(2, gets())
+      assert.same({ "x.png" }, util.listdir(dir .. "/dl"))
+    end)
+
+    it("reset mid-body is fetched again into a fresh file", function()
+      local c = new_client{ max_retries = 1 }
+      srv:fault{ action = "reset", path = "/files/", times = 1 }
+      local res = assert(generate(c))
+      local record = srv:requests()[#srv:requests()]
+      assert.equals(record.images[1] and srv:image(record.images[1]), util.read(res.images[1].path))
+      assert.equals(2, gets())
+      assert.same({ "x.png" }, util.listdir(dir .. "/dl"))
+    end)
+
+    it("failing every time returns the image urls with the error and leaves no file", function()
+      local c = new_client{ max_retries = 1 }
+      srv:fault{ action = "status", status = 500, path = "/files/", times = 5 }
+      local res, err = generate(c)
+      assert.is_nil(res)
+      assert.equals("http", err.kind)
+      assert.equals(500, err.status)
+      assert.matches("^http://127%.0%.0%.1:%d+/files/", err.urls[1])
+      assert.equals(2, gets())
+      assert.same({}, util.listdir(dir .. "/dl"))
+    end)
+
+    it("answered 404 is not fetched again", function()
+      local c = new_client{ max_retries = 2 }
+      srv:fault{ action = "status", status = 404, path = "/files/", times = 5 }
+      local res, err = generate(c)
+      assert.is_nil(res)
+      assert.equals("http", err.kind)
+      assert.equals(1, gets())
+    end)
+  end)
+
   it("a per-call timeout overrides the client's", function()
     local c = new_client{ timeout = 60 }
     srv:fault{ action = "delay", delay = 3 * SLOW }

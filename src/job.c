@@ -79,6 +79,7 @@ struct gi_job {
   /* dall-e url images being downloaded for save */
   int downloading;
   size_t download_index;
+  int download_attempt; /* of the image at download_index, from 1 */
   /* batches */
   gi_job *parent;
   int batch_index;
@@ -845,16 +846,21 @@ static int retryable_status(long status) {
   return status == 408 || status == 409 || status == 429 || status >= 500;
 }
 
-static double backoff(gi_job *job) {
-  double d = job->retry_after;
+/* Seconds before attempt number `attempt` (2 for the first retry): what the
+ * server asked for when it asked for a minute or less, else 0.5 s doubling
+ * up to 8 s, less up to a quarter of jitter so that clients spread out. */
+static double backoff_delay(int attempt, double retry_after) {
+  double d = retry_after;
   if (!(d > 0 && d <= 60)) {
     double jitter = 1.0 - ((double)rand() / (double)RAND_MAX) * 0.25;
-    d = 0.5 * pow(2.0, (double)(job->attempt - 2));
+    d = 0.5 * pow(2.0, (double)(attempt - 2));
     if (d > 8) d = 8;
     d *= jitter;
   }
   return d;
 }
+
+static double backoff(gi_job *job) { return backoff_delay(job->attempt, job->retry_after); }
 
 static void schedule_retry(gi_job *job) {
   if (job->in_multi) {
@@ -1013,6 +1019,8 @@ static int start_download(lua_State *L, int job_idx, gi_job *job) {
   job->received = 0;
   job->body_started = 0;
   job->excerpt_len = 0;
+  job->retry_after = -1;
+  job->download_attempt = 1;
   if (curl_multi_add_handle(c->multi, job->easy) != CURLM_OK) {
     set_fail(job, "io", "%s", "cannot start the image download");
     return -1;
@@ -1021,10 +1029,47 @@ static int start_download(lua_State *L, int job_idx, gi_job *job) {
   return 0;
 }
 
+/* Failures of an image download worth another try: the image host's
+ * transient statuses and a connection that failed or broke. */
+static int download_retryable(CURLcode rc, long status) {
+  switch (rc) {
+    case CURLE_OK: return retryable_status(status);
+    case CURLE_COULDNT_RESOLVE_HOST: case CURLE_COULDNT_CONNECT: case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_SEND_ERROR: case CURLE_RECV_ERROR: case CURLE_GOT_NOTHING: case CURLE_PARTIAL_FILE:
+    case CURLE_SSL_CONNECT_ERROR: case CURLE_HTTP2: case CURLE_HTTP2_STREAM:
+      return 1;
+    default: return 0;
+  }
+}
+
+/* The image at download_index is fetched again after a backoff, into a new
+ * temporary file (the broken one is removed). -1 when that cannot be set
+ * up: the failure is then reported as it was. */
+static int retry_download(gi_job *job) {
+  char err[300];
+  gi_sink *fresh = gi_sink_new_file(gi_sink_path(job->current), 0, err, sizeof err);
+  if (fresh == NULL) return -1;
+  push_images_slot(job, job->download_index, fresh); /* frees the broken one */
+  job->current = fresh;
+  job->download_attempt++;
+  job->retry_at = gi_now() + backoff_delay(job->download_attempt, job->retry_after);
+  job->status = 0;
+  job->received = 0;
+  job->body_started = 0;
+  job->excerpt_len = 0;
+  job->retry_after = -1;
+  job->errbuf[0] = '\0';
+  job->state = ST_RETRY_WAIT;
+  return 0;
+}
+
 static void download_done(lua_State *L, int job_idx, gi_job *job, CURLcode rc) {
   long status = 0;
   curl_easy_getinfo(job->easy, CURLINFO_RESPONSE_CODE, &status);
   job->status = status;
+  if (!job->fail_kind && download_retryable(rc, status) && job->download_attempt <= job->max_retries &&
+      job->current && retry_download(job) == 0)
+    return;
   if (!job->fail_kind && rc != CURLE_OK)
     set_fail(job, rc == CURLE_OPERATION_TIMEDOUT ? "timeout" : "network", "image download failed: %s",
              job->errbuf[0] ? job->errbuf : curl_easy_strerror(rc));
@@ -1037,7 +1082,12 @@ static void download_done(lua_State *L, int job_idx, gi_job *job, CURLcode rc) {
     sink_fail(job, job->current, GI_SINK_EIO);
   job->current = NULL;
   if (job->fail_kind) {
-    finish_error_kind(L, job_idx, job, job->fail_kind, job->fail_msg);
+    /* the images are paid for: their addresses go with the error, so that
+     * they can still be fetched while the links last */
+    push_error(L, job, job->fail_kind, job->fail_msg);
+    get_uv_field(L, job_idx, "urls");
+    lua_setfield(L, -2, "urls");
+    finish_error(L, job_idx, job);
     return;
   }
   job->download_index++;
