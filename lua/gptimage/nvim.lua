@@ -111,7 +111,8 @@ end
 
 local function ensure_timer()
   if timer == nil then
-    timer = vim.loop.new_timer()
+    -- vim.uv from Neovim 0.10 on, where vim.loop is deprecated
+    timer = (vim.uv or vim.loop).new_timer()
     if timer == nil then
       error("gptimage.nvim: cannot create a vim.loop timer", 3)
     end
