@@ -19,9 +19,9 @@ dependencies = {
   "lua-cjson",
 }
 external_dependencies = {
-  -- only the headers at build time: the module loads libcurl.so.4 when the
-  -- first request starts (src/curlapi.h)
-  CURL = { header = "curl/curl.h" },
+  -- the module is not linked with libcurl: it loads libcurl.so.4 when the
+  -- first request starts (src/curlapi.h); the headers are needed to build
+  CURL = { library = "curl" },
 }
 build = {
   type = "builtin",
@@ -34,7 +34,8 @@ build = {
         "src/savepath.c", "src/curlapi.c", "src/hint.c",
       },
       libraries = { "pthread", "dl" },
-      incdirs = { "$(CURL_INCDIR)" },
+      -- Debian and Ubuntu keep curl/curl.h in a multiarch folder
+      incdirs = { "$(CURL_INCDIR)", "$(CURL_INCDIR)/x86_64-linux-gnu", "$(CURL_INCDIR)/aarch64-linux-gnu" },
     },
     ["gptimage.cli"] = "lua/gptimage/cli.lua",
     ["gptimage.manifest"] = "lua/gptimage/manifest.lua",
