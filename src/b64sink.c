@@ -53,28 +53,6 @@ struct gi_sink {
   char msg[320];
 };
 
-/* 0..63: the character's value; -1: not in the alphabet ('=' included).
- * Negative entries make the OR of several lookups negative, which lets the
- * check test eight characters with one branch. */
-static const signed char BASE64_VALUE[256] = {
-  -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-  -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-  -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 62, -1, -1, -1, 63,
-  52, 53, 54, 55, 56, 57, 58, 59, 60, 61, -1, -1, -1, -1, -1, -1,
-  -1,  0,  1,  2,  3,  4,  5,  6,  7,  8,  9, 10, 11, 12, 13, 14,
-  15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, -1, -1, -1, -1, -1,
-  -1, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
-  41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, -1, -1, -1, -1, -1,
-  -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-  -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-  -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-  -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-  -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-  -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-  -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-  -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-};
-
 static int fail(gi_sink *s, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 static int fail(gi_sink *s, int code, const char *fmt, ...) {
@@ -298,6 +276,12 @@ static const uint32_t DECODE_1[256] = B64_TABLE(12);
 static const uint32_t DECODE_2[256] = B64_TABLE(6);
 static const uint32_t DECODE_3[256] = B64_TABLE(0);
 
+/* A character's value 0..63, or -1 outside the alphabet ('=' included). */
+static int value_of(unsigned char c) {
+  uint32_t v = DECODE_3[c];
+  return v >> 24 ? -1 : (int)v;
+}
+
 /* Decodes whole quanta from the start of t[0..n) into the room there is,
  * stopping before the first character outside the alphabet.  Returns how
  * many characters it used (a multiple of 4). */
@@ -352,7 +336,7 @@ static int flush_partial_quantum(gi_sink *s) {
 
 static int bad_character(gi_sink *s, unsigned char c) {
   size_t offset = s->chars + s->padding;
-  if (s->padding > 0 && BASE64_VALUE[c] >= 0)
+  if (s->padding > 0 && value_of(c) >= 0)
     return fail(s, GI_SINK_EBASE64, "base64 text continues after its padding at offset %zu", offset);
   if (c >= 0x21 && c < 0x7f)
     return fail(s, GI_SINK_EBASE64, "invalid base64 character '%c' at offset %zu", c, offset);
@@ -366,8 +350,8 @@ static int decode_run(gi_sink *s, const unsigned char *t, size_t len, size_t *at
   int rc = GI_SINK_OK;
   for (;;) {
     size_t used;
-    while (s->carried > 0 && i < len && BASE64_VALUE[t[i]] >= 0)
-      if ((rc = carry_char(s, BASE64_VALUE[t[i++]])) != 0) goto out;
+    while (s->carried > 0 && i < len && value_of(t[i]) >= 0)
+      if ((rc = carry_char(s, value_of(t[i++]))) != 0) goto out;
     if (s->carried > 0 || len - i < 4) break;
     /* leave room for a few quanta at least, so that each pass does work */
     if ((rc = make_room(s, s->is_file ? 3 : (len - i) / 4 * 3)) != 0) goto out;
@@ -380,8 +364,8 @@ static int decode_run(gi_sink *s, const unsigned char *t, size_t len, size_t *at
       break; /* a character outside the alphabet within the next four */
     }
   }
-  while (i < len && BASE64_VALUE[t[i]] >= 0)
-    if ((rc = carry_char(s, BASE64_VALUE[t[i++]])) != 0) break;
+  while (i < len && value_of(t[i]) >= 0)
+    if ((rc = carry_char(s, value_of(t[i++]))) != 0) break;
 out:
   *at = i;
   return rc;
