@@ -8,9 +8,7 @@ local util = require "helpers.util"
 local LUA = os.getenv("GPTIMAGE_LUA") or "lua5.4"
 local SOURCE = os.getenv("GPTIMAGE_SOURCE_DIR") or "."
 
-local function quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
+local quote = fake.shell_quote
 
 describe("examples", function()
   local srv, dir
