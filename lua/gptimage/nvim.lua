@@ -195,9 +195,19 @@ function M.client()
   return config.client
 end
 
-local function track(client, start)
+-- start(on_done) starts the job with on_done as its callback; on_done
+-- forgets the job and hands the results to callback on the main loop.
+local function track(client, callback, start)
   local entry = { finished = false }
-  local job = start(entry)
+  local job = start(function(...)
+    entry.finished = true
+    if entry.job then
+      forget(entry.job)
+    end
+    if callback then
+      deliver("on_done", callback, ...)
+    end
+  end)
   if not entry.finished then
     entry.job = job
     in_flight[job] = client
@@ -230,16 +240,8 @@ function M.start(op, opts, callback)
   if call.on_partial then
     call.on_partial = scheduled("on_partial", call.on_partial)
   end
-  return track(client, function(entry)
-    call.on_done = function(res, err)
-      entry.finished = true
-      if entry.job then
-        forget(entry.job)
-      end
-      if callback then
-        deliver("on_done", callback, res, err)
-      end
-    end
+  return track(client, callback, function(on_done)
+    call.on_done = on_done
     return client:start(op, call)
   end)
 end
@@ -276,16 +278,8 @@ function M.batch(list, opts, callback)
   if batch_opts.on_progress then
     batch_opts.on_progress = scheduled("on_progress", batch_opts.on_progress)
   end
-  return track(client, function(entry)
-    batch_opts.on_done = function(...)
-      entry.finished = true
-      if entry.job then
-        forget(entry.job)
-      end
-      if callback then
-        deliver("on_done", callback, ...)
-      end
-    end
+  return track(client, callback, function(on_done)
+    batch_opts.on_done = on_done
     return client:start("batch", list, batch_opts)
   end)
 end
