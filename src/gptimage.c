@@ -93,5 +93,8 @@ int luaopen_gptimage(lua_State *L) {
   lua_setfield(L, -2, "version");
   lua_pushliteral(L, "gptimage " GPTIMAGE_VERSION);
   lua_setfield(L, -2, "_VERSION");
+  /* the metatable of every error, for the Lua parts' own errors too */
+  luaL_getmetatable(L, GI_ERROR_MT);
+  lua_setfield(L, -2, "Error");
   return 1;
 }

@@ -47,17 +47,10 @@ local TERMINAL = { completed = true, failed = true, expired = true, cancelled = 
 ------------------------------------------------------------------------
 -- errors
 
-local Error = {}
-Error.__index = Error
-Error.__name = "gptimage.Error"
-function Error.__tostring(e)
-  local status = e.status and (" " .. tostring(e.status)) or ""
-  local code = e.code and (" (" .. tostring(e.code) .. ")") or ""
-  return string.format("gptimage: %s error%s%s: %s", tostring(e.kind), status, code, tostring(e.message))
-end
-
+-- the module's own error metatable, so that these errors print and compare
+-- like every other
 local function new_error(fields)
-  return setmetatable(fields, Error)
+  return setmetatable(fields, require("gptimage").Error)
 end
 batchapi.new_error = new_error
 

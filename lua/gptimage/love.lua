@@ -22,14 +22,8 @@ local gl = {}
 local Driver = {}
 Driver.__index = Driver
 
-local error_mt = {
-  __tostring = function(err)
-    return "gptimage: " .. err.kind .. " error: " .. tostring(err.message)
-  end,
-}
-
 local function failure(kind, message)
-  return setmetatable({ kind = kind, message = message }, error_mt)
+  return setmetatable({ kind = kind, message = message }, gptimage.Error)
 end
 
 local function is_client(value)
