@@ -20,6 +20,7 @@ package.path = source_dir .. "/spec/?.lua;" .. source_dir .. "/lua/?.lua;" .. pa
 local cjson = require "cjson"
 local gptimage = require "gptimage"
 local fake = require "helpers.server"
+local test_images = require "helpers.images"
 
 local SCENARIO_HEADER = "x-conformance-scenario"
 local quote = fake.shell_quote
@@ -59,92 +60,15 @@ local function sha256_bytes(bytes, scratch)
 end
 
 ---------------------------------------------------------------------------
--- Test images: PNGs written here with stored (uncompressed) zlib blocks.
+-- Test images: the specs' PNG fixtures; `seed` makes the images of one run
+-- differ, `alpha` gives a mask (RGBA, transparent).
 
--- Bit operations for both the Lua 5.4 operators and LuaJIT's bit library;
--- the 5.4 syntax is compiled at run time so LuaJIT never parses it.
-local band, bxor, rshift
-if rawget(_G, "jit") then
-  local bit = require "bit"
-  band, bxor, rshift = bit.band, bit.bxor, bit.rshift
-else
-  band, bxor, rshift = load([[
-    return function(a, b) return a & b end,
-           function(a, b) return a ~ b end,
-           function(a, n) return a >> n end]])()
-end
-
-local function u32(value)
-  value = value % 4294967296
-  return string.char(math.floor(value / 16777216) % 256, math.floor(value / 65536) % 256,
-                     math.floor(value / 256) % 256, value % 256)
-end
-
-local CRC_TABLE = {}
-for n = 0, 255 do
-  local c = n
-  for _ = 1, 8 do
-    if band(c, 1) ~= 0 then c = bxor(0xEDB88320, rshift(c, 1)) else c = rshift(c, 1) end
-  end
-  CRC_TABLE[n] = c
-end
-
-local function crc32(data)
-  local crc = 0xFFFFFFFF
-  for i = 1, #data do
-    crc = bxor(CRC_TABLE[band(bxor(crc, data:byte(i)), 0xFF)], rshift(crc, 8))
-  end
-  return bxor(crc, 0xFFFFFFFF) % 4294967296
-end
-
-local function adler32(data)
-  local a, b = 1, 0
-  for i = 1, #data do
-    a = (a + data:byte(i)) % 65521
-    b = (b + a) % 65521
-  end
-  return b * 65536 + a
-end
-
-local function zlib_stored(data)
-  local out = { "\120\1" }
-  local position, total = 1, #data
-  repeat
-    local length = math.min(65535, total - position + 1)
-    local final = (position + length > total) and 1 or 0
-    local complement = 65535 - length
-    out[#out + 1] = string.char(final, length % 256, math.floor(length / 256),
-                                complement % 256, math.floor(complement / 256))
-    out[#out + 1] = data:sub(position, position + length - 1)
-    position = position + length
-  until position > total
-  out[#out + 1] = u32(adler32(data))
-  return table.concat(out)
-end
-
-local function png_chunk(kind, data)
-  return u32(#data) .. kind .. data .. u32(crc32(kind .. data))
-end
-
--- A width x height PNG, RGB or RGBA; `seed` makes images of one test differ.
 local function make_png(width, height, alpha, seed)
-  local rows = {}
-  for y = 0, height - 1 do
-    local row = { "\0" }
-    for x = 0, width - 1 do
-      local r, g, b = (x * 4 + seed * 40) % 256, (y * 4) % 256, (seed * 85) % 256
-      if alpha then
-        -- a mask: transparent (to be edited) in the left half
-        row[#row + 1] = string.char(r, g, b, x < width / 2 and 0 or 255)
-      else
-        row[#row + 1] = string.char(r, g, b)
-      end
-    end
-    rows[#rows + 1] = table.concat(row)
+  if alpha then
+    return test_images.png{ width = width, height = height, colour = "rgba" }
   end
-  local header = u32(width) .. u32(height) .. string.char(8, alpha and 6 or 2, 0, 0, 0)
-  return "\137PNG\r\n\26\n" .. png_chunk("IHDR", header)
-    .. png_chunk("IDAT", zlib_stored(table.concat(rows))) .. png_chunk("IEND", "")
+  return test_images.png{ width = width, height = height, colour = "rgb",
+                          pixel = string.char(seed * 40 % 256, seed * 85 % 256, 128) }
 end
 
 ---------------------------------------------------------------------------
