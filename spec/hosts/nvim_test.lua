@@ -37,6 +37,7 @@ package.cpath = build_dir .. "/?.so;" .. package.cpath
 
 local uv = vim.loop
 local fake = require "helpers.server"
+local util = require "helpers.util"
 local gptimage = require "gptimage"
 local gi = require "gptimage.nvim"
 
@@ -63,25 +64,14 @@ local function check(ok, name, detail)
   return ok
 end
 
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then
-    return nil
-  end
-  local data = f:read("*a")
-  f:close()
-  return data
-end
+local read_file = util.read
 
+-- Width and height of PNG bytes, nil for anything else.
 local function png_size(bytes)
-  if type(bytes) ~= "string" or bytes:sub(1, 8) ~= "\137PNG\r\n\26\n" or #bytes < 24 then
+  if not util.is_png(bytes) or #bytes < 24 then
     return nil
   end
-  local function u32(at)
-    local a, b, c, d = bytes:byte(at, at + 3)
-    return ((a * 256 + b) * 256 + c) * 256 + d
-  end
-  return u32(17), u32(21)
+  return util.png_size(bytes)
 end
 
 -- Captured, and echoed as a comment line (the default would write to

@@ -34,6 +34,7 @@ package.path = source_dir .. "/lua/?.lua;" .. source_dir .. "/spec/?.lua;" .. pa
 package.cpath = build_dir .. "/?.so;" .. package.cpath
 
 local fake = require "helpers.server"
+local util = require "helpers.util"
 local gptimage = require "gptimage"
 local gl = require "gptimage.love"
 
@@ -56,15 +57,7 @@ local function check(ok, name, detail)
   return ok
 end
 
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then
-    return nil
-  end
-  local data = f:read("*a")
-  f:close()
-  return data
-end
+local read_file = util.read
 
 local function finish()
   if finished then
