@@ -1401,18 +1401,27 @@ local function batch_counts(batch)
   return counts.total or 0, counts.completed or 0, counts.failed or 0
 end
 
-local function run_batch_status(values, positional, gptimage)
+-- `gptimage batch WHAT BATCH_ID`: batchapi[what] for that one batch. The
+-- batch, or nil once the failure is reported (exit EXIT.failed).
+local function call_on_batch(what, values, positional, gptimage)
   local id = positional[1]
   if not id or #positional > 1 then
-    usage_error("usage: gptimage batch status BATCH_ID")
+    usage_error("usage: gptimage batch " .. what .. " BATCH_ID")
   end
   local client = make_client(values, gptimage)
-  local ok, batch, err = pcall(batchapi.status, client, id)
+  local ok, batch, err = pcall(batchapi[what], client, id)
   if not ok then
     usage_error(tostring(batch))
   end
   if not batch then
-    say(stderr, "gptimage: batch status failed: " .. describe_error(err))
+    say(stderr, "gptimage: batch " .. what .. " failed: " .. describe_error(err))
+  end
+  return batch
+end
+
+local function run_batch_status(values, positional, gptimage)
+  local batch = call_on_batch("status", values, positional, gptimage)
+  if not batch then
     return EXIT.failed
   end
   if values.json then
@@ -1569,17 +1578,8 @@ local function run_batch_collect(values, positional, gptimage)
 end
 
 local function run_batch_cancel(values, positional, gptimage)
-  local id = positional[1]
-  if not id or #positional > 1 then
-    usage_error("usage: gptimage batch cancel BATCH_ID")
-  end
-  local client = make_client(values, gptimage)
-  local ok, batch, err = pcall(batchapi.cancel, client, id)
-  if not ok then
-    usage_error(tostring(batch))
-  end
+  local batch = call_on_batch("cancel", values, positional, gptimage)
   if not batch then
-    say(stderr, "gptimage: batch cancel failed: " .. describe_error(err))
     return EXIT.failed
   end
   if values.json then
