@@ -22,43 +22,12 @@
 
 gi_curl_api gi_curl;
 
-#define SYMBOL(field, name) {offsetof(gi_curl_api, field), name}
+#define GI_CURL_SYMBOL(ret, name, params) {offsetof(gi_curl_api, name), "curl_" #name},
 static const struct {
   size_t offset;
   const char *name;
-} SYMBOLS[] = {
-  SYMBOL(global_init, "curl_global_init"),
-  SYMBOL(version_info, "curl_version_info"),
-  SYMBOL(easy_init, "curl_easy_init"),
-  SYMBOL(easy_setopt, "curl_easy_setopt"),
-  SYMBOL(easy_getinfo, "curl_easy_getinfo"),
-  SYMBOL(easy_reset, "curl_easy_reset"),
-  SYMBOL(easy_cleanup, "curl_easy_cleanup"),
-  SYMBOL(easy_strerror, "curl_easy_strerror"),
-  SYMBOL(easy_escape, "curl_easy_escape"),
-  SYMBOL(free, "curl_free"),
-  SYMBOL(getdate, "curl_getdate"),
-  SYMBOL(slist_append, "curl_slist_append"),
-  SYMBOL(slist_free_all, "curl_slist_free_all"),
-  SYMBOL(mime_init, "curl_mime_init"),
-  SYMBOL(mime_free, "curl_mime_free"),
-  SYMBOL(mime_addpart, "curl_mime_addpart"),
-  SYMBOL(mime_name, "curl_mime_name"),
-  SYMBOL(mime_filename, "curl_mime_filename"),
-  SYMBOL(mime_type, "curl_mime_type"),
-  SYMBOL(mime_data, "curl_mime_data"),
-  SYMBOL(mime_filedata, "curl_mime_filedata"),
-  SYMBOL(mime_data_cb, "curl_mime_data_cb"),
-  SYMBOL(multi_init, "curl_multi_init"),
-  SYMBOL(multi_setopt, "curl_multi_setopt"),
-  SYMBOL(multi_add_handle, "curl_multi_add_handle"),
-  SYMBOL(multi_remove_handle, "curl_multi_remove_handle"),
-  SYMBOL(multi_perform, "curl_multi_perform"),
-  SYMBOL(multi_poll, "curl_multi_poll"),
-  SYMBOL(multi_timeout, "curl_multi_timeout"),
-  SYMBOL(multi_info_read, "curl_multi_info_read"),
-  SYMBOL(multi_cleanup, "curl_multi_cleanup"),
-};
+} SYMBOLS[] = {GI_CURL_FUNCTIONS(GI_CURL_SYMBOL)};
+#undef GI_CURL_SYMBOL
 #endif
 
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;

@@ -30,41 +30,46 @@
 int gi_curl_load(char *err, size_t errlen);
 
 #if GPTIMAGE_LAZY_LIBCURL
+/* Every libcurl function the module calls: return type, name without
+ * "curl_", parameters. One list makes both the table and its loader. */
+#define GI_CURL_FUNCTIONS(X) \
+  X(CURLcode, global_init, (long flags)) \
+  X(curl_version_info_data *, version_info, (CURLversion age)) \
+  X(CURL *, easy_init, (void)) \
+  X(CURLcode, easy_setopt, (CURL *curl, CURLoption option, ...)) \
+  X(CURLcode, easy_getinfo, (CURL *curl, CURLINFO info, ...)) \
+  X(void, easy_reset, (CURL *curl)) \
+  X(void, easy_cleanup, (CURL *curl)) \
+  X(const char *, easy_strerror, (CURLcode code)) \
+  X(char *, easy_escape, (CURL *curl, const char *string, int length)) \
+  X(void, free, (void *p)) \
+  X(time_t, getdate, (const char *p, const time_t *unused)) \
+  X(struct curl_slist *, slist_append, (struct curl_slist *list, const char *data)) \
+  X(void, slist_free_all, (struct curl_slist *list)) \
+  X(curl_mime *, mime_init, (CURL *easy)) \
+  X(void, mime_free, (curl_mime *mime)) \
+  X(curl_mimepart *, mime_addpart, (curl_mime *mime)) \
+  X(CURLcode, mime_name, (curl_mimepart *part, const char *name)) \
+  X(CURLcode, mime_filename, (curl_mimepart *part, const char *filename)) \
+  X(CURLcode, mime_type, (curl_mimepart *part, const char *mimetype)) \
+  X(CURLcode, mime_data, (curl_mimepart *part, const char *data, size_t datasize)) \
+  X(CURLcode, mime_filedata, (curl_mimepart *part, const char *filename)) \
+  X(CURLcode, mime_data_cb, (curl_mimepart *part, curl_off_t datasize, curl_read_callback readfunc, curl_seek_callback seekfunc, curl_free_callback freefunc, void *arg)) \
+  X(CURLM *, multi_init, (void)) \
+  X(CURLMcode, multi_setopt, (CURLM *multi, CURLMoption option, ...)) \
+  X(CURLMcode, multi_add_handle, (CURLM *multi, CURL *easy)) \
+  X(CURLMcode, multi_remove_handle, (CURLM *multi, CURL *easy)) \
+  X(CURLMcode, multi_perform, (CURLM *multi, int *running)) \
+  X(CURLMcode, multi_poll, (CURLM *multi, struct curl_waitfd extra_fds[], unsigned int extra_nfds, int timeout_ms, int *numfds)) \
+  X(CURLMcode, multi_timeout, (CURLM *multi, long *milliseconds)) \
+  X(CURLMsg *, multi_info_read, (CURLM *multi, int *msgs_in_queue)) \
+  X(CURLMcode, multi_cleanup, (CURLM *multi))
+
+#define GI_CURL_FIELD(ret, name, params) ret(*name) params;
 typedef struct gi_curl_api {
-  CURLcode (*global_init)(long flags);
-  curl_version_info_data *(*version_info)(CURLversion age);
-  CURL *(*easy_init)(void);
-  CURLcode (*easy_setopt)(CURL *curl, CURLoption option, ...);
-  CURLcode (*easy_getinfo)(CURL *curl, CURLINFO info, ...);
-  void (*easy_reset)(CURL *curl);
-  void (*easy_cleanup)(CURL *curl);
-  const char *(*easy_strerror)(CURLcode code);
-  char *(*easy_escape)(CURL *curl, const char *string, int length);
-  void (*free)(void *p);
-  time_t (*getdate)(const char *p, const time_t *unused);
-  struct curl_slist *(*slist_append)(struct curl_slist *list, const char *data);
-  void (*slist_free_all)(struct curl_slist *list);
-  curl_mime *(*mime_init)(CURL *easy);
-  void (*mime_free)(curl_mime *mime);
-  curl_mimepart *(*mime_addpart)(curl_mime *mime);
-  CURLcode (*mime_name)(curl_mimepart *part, const char *name);
-  CURLcode (*mime_filename)(curl_mimepart *part, const char *filename);
-  CURLcode (*mime_type)(curl_mimepart *part, const char *mimetype);
-  CURLcode (*mime_data)(curl_mimepart *part, const char *data, size_t datasize);
-  CURLcode (*mime_filedata)(curl_mimepart *part, const char *filename);
-  CURLcode (*mime_data_cb)(curl_mimepart *part, curl_off_t datasize, curl_read_callback readfunc,
-                           curl_seek_callback seekfunc, curl_free_callback freefunc, void *arg);
-  CURLM *(*multi_init)(void);
-  CURLMcode (*multi_setopt)(CURLM *multi, CURLMoption option, ...);
-  CURLMcode (*multi_add_handle)(CURLM *multi, CURL *easy);
-  CURLMcode (*multi_remove_handle)(CURLM *multi, CURL *easy);
-  CURLMcode (*multi_perform)(CURLM *multi, int *running);
-  CURLMcode (*multi_poll)(CURLM *multi, struct curl_waitfd extra_fds[], unsigned int extra_nfds, int timeout_ms,
-                          int *numfds);
-  CURLMcode (*multi_timeout)(CURLM *multi, long *milliseconds);
-  CURLMsg *(*multi_info_read)(CURLM *multi, int *msgs_in_queue);
-  CURLMcode (*multi_cleanup)(CURLM *multi);
+  GI_CURL_FUNCTIONS(GI_CURL_FIELD)
 } gi_curl_api;
+#undef GI_CURL_FIELD
 
 extern gi_curl_api gi_curl;
 
