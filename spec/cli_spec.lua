@@ -10,13 +10,7 @@ local cache = require "gptimage.cache"
 local manifest = require "gptimage.manifest"
 
 local LUA = os.getenv("GPTIMAGE_LUA") or "lua5.4"
-local SOURCE = os.getenv("GPTIMAGE_SOURCE_DIR") or "."
-local BIN = SOURCE .. "/bin/gptimage"
-if BIN:sub(1, 1) ~= "/" then
-  local pipe = io.popen("pwd")
-  BIN = pipe:read("*l") .. "/" .. BIN
-  pipe:close()
-end
+local BIN = util.command_path()
 
 local q = fake.shell_quote
 local unpack = table.unpack or unpack

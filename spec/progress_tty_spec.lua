@@ -6,13 +6,7 @@ local fake = require "helpers.server"
 local util = require "helpers.util"
 
 local LUA = os.getenv("GPTIMAGE_LUA") or "lua5.4"
-local SOURCE = os.getenv("GPTIMAGE_SOURCE_DIR") or "."
-local BIN = SOURCE .. "/bin/gptimage"
-if BIN:sub(1, 1) ~= "/" then
-  local pipe = io.popen("pwd")
-  BIN = pipe:read("*l") .. "/" .. BIN
-  pipe:close()
-end
+local BIN = util.command_path()
 
 local q = fake.shell_quote
 

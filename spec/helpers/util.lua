@@ -18,6 +18,17 @@ function M.rmtree(dir)
   if dir and dir:match("gptimage%-spec%-") then os.execute("rm -rf '" .. dir .. "'") end
 end
 
+-- The absolute path of the source tree's bin/gptimage command.
+function M.command_path()
+  local path = (os.getenv("GPTIMAGE_SOURCE_DIR") or ".") .. "/bin/gptimage"
+  if path:sub(1, 1) ~= "/" then
+    local pipe = io.popen("pwd")
+    path = pipe:read("*l") .. "/" .. path
+    pipe:close()
+  end
+  return path
+end
+
 function M.read(path)
   local f = io.open(path, "rb")
   if not f then return nil end
