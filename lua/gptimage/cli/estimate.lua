@@ -1,0 +1,72 @@
+-- gptimage.cli.estimate: the `estimate` command.
+--
+-- What a request would cost (the module's estimate: output tokens plus the
+-- prompt's text tokens), or with a manifest the plan of `run --dry-run`.
+--
+-- Contract: sends nothing; returns an exit code.
+
+local cache = require "gptimage.cache"
+local common = require "gptimage.cli.common"
+local options = require "gptimage.cli.args"
+local planner = require "gptimage.cli.planner"
+local run = require "gptimage.cli.run"
+
+local estimate = {}
+local EXIT, streams, say = common.EXIT, common.streams, common.say
+local usage_error, dollars, concat = common.usage_error, common.dollars, common.concat
+local image_defaults, DEFAULT_MODEL = planner.image_defaults, planner.DEFAULT_MODEL
+local run_manifest = run.run_manifest
+local ESTIMATE_OPTIONS, OUTPUT_OPTIONS = options.ESTIMATE_OPTIONS, options.OUTPUT_OPTIONS
+local IMAGE_OPTIONS = options.IMAGE_OPTIONS
+
+local function run_estimate(values, positional, gptimage)
+  local first = positional[1]
+  if first and #positional == 1 and not values.prompt and cache.exists(first)
+     and (first:match("%.json$") or first:match("%.lua$")) then
+    values.dry_run = true
+    return run_manifest(values, positional, gptimage)
+  end
+  local prompt = values.prompt or (#positional > 0 and table.concat(positional, " ") or nil)
+  local call = image_defaults(values)
+  call.model = call.model or DEFAULT_MODEL
+  local ok, amount, details = pcall(gptimage.estimate, { model = call.model, quality = call.quality,
+    size = call.size, n = call.n, prompt = prompt })
+  if not ok then
+    usage_error(tostring(amount):gsub("^estimate: ", "cannot estimate: "))
+  end
+  if values.json then
+    say(streams.out, cache.json_encode({ model = call.model, quality = call.quality, size = call.size,
+      n = call.n or 1, estimate = amount, details = details }, "  "))
+  elseif amount == nil then
+    say(streams.out, string.format("no known price for %s", call.model))
+  else
+    local parts = {}
+    if details and details.output_tokens then
+      parts[#parts + 1] = string.format("%d output tokens", details.output_tokens)
+    end
+    if details and details.text_tokens and details.text_tokens > 0 then
+      parts[#parts + 1] = string.format("%d text tokens", details.text_tokens)
+    end
+    say(streams.out, string.format("%s%s", dollars(amount),
+      #parts > 0 and (" (" .. table.concat(parts, " + ") .. ")") or ""))
+  end
+  return EXIT.ok
+end
+
+estimate.commands = {
+  estimate = {
+    usage = "gptimage estimate [options] [PROMPT]   or   gptimage estimate MANIFEST [options]",
+    description = "Print what a request would cost, from the output-token table (gpt-image-1: low 272/408/400,\n"
+      .. "medium 1056/1584/1568, high 4160/6240/6208 tokens for 1024x1024 / 1024x1536 / 1536x1024 at $40\n"
+      .. "per million) plus the prompt's text tokens; dall-e models by their per-image price. Input image\n"
+      .. "tokens of edits are not counted. With a manifest: the plan of gptimage run --dry-run.",
+    sections = { { "Options", concat(ESTIMATE_OPTIONS, { OUTPUT_OPTIONS[1], OUTPUT_OPTIONS[4] }) },
+                 { "Image options", IMAGE_OPTIONS } },
+    examples = [[
+  gptimage estimate --quality high --size 1536x1024 -n 4 "a castle"
+  gptimage estimate sprites.json]],
+    run = run_estimate,
+  },
+}
+
+return estimate

@@ -1,0 +1,175 @@
+-- gptimage.cli.runner: runs planned entries on a client.
+--
+-- At most `jobs` requests in flight, each entry after the entries that
+-- make its inputs, within a budget: an entry starts only while the spend so
+-- far plus the estimates of the jobs in flight (and of a submitted batch)
+-- and its own stays within it. Each finished entry gets its record written
+-- and a line of progress.
+--
+-- Contract: build_direct returns when every entry is finished, blocked or
+-- left unstarted by the budget (then it returns true); the world's failures
+-- become failed entries, never errors.
+
+local cache = require "gptimage.cache"
+local common = require "gptimage.cli.common"
+local errors = require "gptimage.cli.errors"
+local planner = require "gptimage.cli.planner"
+
+local runner = {}
+local dollars, unpack_list = common.dollars, common.unpack_list
+local error_fields, describe_error, error_hint = errors.error_fields, errors.describe_error, errors.error_hint
+local WAITING_STATUS, prepare_entry = planner.WAITING_STATUS, planner.prepare_entry
+
+local function finish_entry(entry, res, err, progress, counts, values)
+  if res then
+    local files = {}
+    for i, image in ipairs(res.images or {}) do
+      files[i] = image.path
+    end
+    entry.files = files
+    entry.cost = res.cost
+    entry.request_id = res.request_id
+    entry.revised_prompt = res.images and res.images[1] and res.images[1].revised_prompt
+    local ok, problem = cache.write(entry.output, cache.record(entry.output, res, {
+      request_hash = entry.hash, model = entry.call.model, prompt = entry.call.prompt,
+    }))
+    if ok then
+      entry.status = "built"
+      counts.built = counts.built + 1
+      counts.images = counts.images + #files
+      progress.done = progress.done + 1
+      progress:line(string.format("[%d/%d] built %s (%s)", progress.done, progress.total,
+        entry.label, dollars(res.cost or entry.estimate)))
+      return
+    end
+    err = { kind = "io", message = "the image was saved but its record was not: " .. tostring(problem) }
+  end
+  entry.status = "failed"
+  entry.error = error_fields(err)
+  entry.hint = error_hint(err, values)
+  counts.failed = counts.failed + 1
+  progress.failed = progress.failed + 1
+  progress.done = progress.done + 1
+  progress:always(string.format("[%d/%d] FAILED %s (entry %d): %s", progress.done, progress.total,
+    entry.label, entry.index, describe_error(err)))
+end
+
+-- Whether an entry can start: "ready", "wait" (an entry it needs is still
+-- to be built) or "blocked" (one was not built), with the blocking entry.
+local function readiness(entry)
+  for _, dep in ipairs(entry.deps or {}) do
+    if WAITING_STATUS[dep.status] then
+      return "wait"
+    end
+    if dep.status ~= "built" and dep.status ~= "skip" then
+      return "blocked", dep
+    end
+  end
+  return "ready"
+end
+
+-- Runs the entries with at most values.jobs in flight, each after the
+-- entries that make its inputs. With a budget, an entry starts only while
+-- the spend so far plus the estimates of the jobs in flight (and of a
+-- submitted batch) and its own stays within it.
+local function build_direct(client, todo, values, progress, counts, context)
+  local limit = values.jobs or 4
+  local budget = values.budget
+  local queue = { unpack_list(todo) }
+  local inflight = {}
+  local spent, reserved = 0, context.committed or 0
+  local stopped = false
+  while true do
+    local i = 1
+    while not stopped and #inflight < limit and i <= #queue do
+      local entry = queue[i]
+      local state, blocker = readiness(entry)
+      if state == "wait" then
+        i = i + 1
+      elseif state == "blocked" then
+        table.remove(queue, i)
+        if blocker.status == "submitted" or blocker.status == "pending" then
+          entry.status = "waiting"
+          entry.batch_id = blocker.batch_id
+          counts.waiting = counts.waiting + 1
+          progress:line(string.format("%s waits for %s from batch %s", entry.label, blocker.label,
+            tostring(blocker.batch_id)))
+        else
+          finish_entry(entry, nil, { kind = "input", message = string.format("its input %s was not built (entry %d %s)",
+            blocker.label, blocker.index, blocker.status == "not_started" and "was not started" or "failed") },
+            progress, counts, values)
+        end
+      else
+        local startable = true
+        if entry.status == "deferred" then
+          local ok, problem = prepare_entry(entry, values, context.pending)
+          if not ok then
+            table.remove(queue, i)
+            startable = false
+            finish_entry(entry, nil, { kind = "usage", message = problem }, progress, counts, values)
+          elseif entry.status ~= "build" then
+            table.remove(queue, i)
+            startable = false
+            counts.late_skipped = counts.late_skipped + 1
+            progress.done = progress.done + 1
+            progress:line(string.format("[%d/%d] up to date %s", progress.done, progress.total, entry.label))
+          end
+        end
+        if startable then
+          local guess = entry.estimate or 0
+          if budget and (spent >= budget or spent + reserved + guess > budget + 1e-9) then
+            if #inflight == 0 then
+              stopped = true
+            end
+            break
+          end
+          table.remove(queue, i)
+          local call = {}
+          for key, value in pairs(entry.call) do
+            call[key] = value
+          end
+          call.save = entry.output
+          local ok, job = pcall(client.start, client, entry.op, call)
+          if ok then
+            entry.status = "running"
+            inflight[#inflight + 1] = { entry = entry, job = job, guess = guess }
+            reserved = reserved + guess
+          else
+            finish_entry(entry, nil, { kind = "usage", message = tostring(job) }, progress, counts, values)
+          end
+        end
+      end
+    end
+    if #inflight == 0 then
+      break
+    end
+    inflight[1].job:wait(0.25)
+    local running = {}
+    for _, slot in ipairs(inflight) do
+      if slot.job:done() then
+        local res, err = slot.job:result()
+        reserved = reserved - slot.guess
+        if res then
+          local cost = res.cost or slot.entry.estimate or 0
+          spent = spent + cost
+          progress.cost = progress.cost + cost
+        end
+        finish_entry(slot.entry, res, err, progress, counts, values)
+      else
+        running[#running + 1] = slot
+      end
+    end
+    inflight = running
+    progress:draw()
+  end
+  for _, entry in ipairs(queue) do
+    entry.status = "not_started"
+    counts.not_started = counts.not_started + 1
+  end
+  counts.spent = spent
+  return stopped
+end
+
+runner.build_direct = build_direct
+
+return runner
