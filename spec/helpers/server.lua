@@ -8,6 +8,10 @@
 --   srv:fault{ action = "status", status = 500, times = 2 }
 --   srv:config{ gzip = true }   srv:reset()   srv:stats()
 --   srv:requests()   srv:last_request()   srv:image(sha256)   srv:stop()
+--
+--   local srv = fake.start{ http2 = true }   -- the same fake behind HTTP/2 over TLS
+--   srv.base_url, srv.ca_file               -- https://127.0.0.1:PORT/v1 and its test CA
+--   srv:h2_stats()                          -- connections and streams the front saw
 
 local cjson = require "cjson"
 
@@ -105,12 +109,20 @@ local function script_path()
   return "spec/server/fake_api.py"
 end
 
-local START_OPTIONS = { image_bytes = true, verbose = true }
+local START_OPTIONS = { image_bytes = true, verbose = true, http2 = true }
 
 -- Under the sanitizer suite LD_PRELOAD carries the ASan runtime for the Lua
 -- interpreter that loads gptimage.so; the server and the curl CLI are not our
 -- code and must not inherit it (the curl CLI can hang under it).
 local UNSANITIZED = os.getenv("LD_PRELOAD") and "env -u LD_PRELOAD -u ASAN_OPTIONS -u UBSAN_OPTIONS " or ""
+
+local function node_command()
+  local node = os.getenv("GPTIMAGE_NODE")
+  if not node or node == "" then
+    node = "node"
+  end
+  return node
+end
 
 local function python_command()
   local python = os.getenv("GPTIMAGE_PYTHON")
@@ -190,6 +202,14 @@ function fake.start(opts)
   server.base_url = server.root .. "/v1"
   server.azure_endpoint = server.root
 
+  if opts.http2 then
+    local ok, err = pcall(server.start_http2, server)
+    if not ok then
+      server:stop()
+      error(err, 2)
+    end
+  end
+
   local config = {}
   local has_config = false
   for key, value in pairs(opts) do
@@ -202,6 +222,73 @@ function fake.start(opts)
     server:config(config)
   end
   return server
+end
+
+-- Waits for a `PORT PID` port file; returns both, or nil after `limit` s.
+local function wait_port_file(path, limit)
+  local waited = 0
+  while waited < limit do
+    local port, pid = (read_file(path) or ""):match("^(%d+) (%d+)\n")
+    if port then
+      return tonumber(port), tonumber(pid)
+    end
+    sleep(0.05)
+    waited = waited + 0.05
+  end
+end
+
+--- Put the HTTP/2-over-TLS front (spec/server/h2_front.mjs) before this
+-- server: a certificate for 127.0.0.1 made now by openssl, then base_url
+-- and azure_endpoint point at the front; control calls still go to root.
+function Server:start_http2()
+  local dir = temporary_path()
+  assert(execute("mkdir -m 700 " .. shell_quote(dir)))
+  self.h2_dir = dir
+  self.ca_file = dir .. "/cert.pem"
+  local key = dir .. "/key.pem"
+  local made = execute(UNSANITIZED .. "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1"
+    .. " -nodes -days 2 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1"
+    .. " -keyout " .. shell_quote(key) .. " -out " .. shell_quote(self.ca_file)
+    .. " >" .. shell_quote(dir .. "/openssl.log") .. " 2>&1")
+  if not made then
+    error("openssl could not make a test certificate: " .. (read_file(dir .. "/openssl.log") or ""))
+  end
+  local script = script_path():gsub("fake_api%.py$", "h2_front.mjs")
+  local port_file = dir .. "/port"
+  local log_file = dir .. "/front.log"
+  local command = table.concat({
+    UNSANITIZED .. shell_quote(node_command()), shell_quote(script),
+    "--upstream", shell_quote(self.root), "--cert", shell_quote(self.ca_file), "--key", shell_quote(key),
+    "--port-file", shell_quote(port_file), "--watch-pid", tostring(own_pid()),
+  }, " ")
+  execute(command .. " </dev/null >" .. shell_quote(log_file) .. " 2>&1 &")
+  local port, pid = wait_port_file(port_file, START_TIMEOUT)
+  if not port then
+    error(string.format("the HTTP/2 front failed to start\ncommand: %s\noutput: %s", command,
+      read_file(log_file) or ""))
+  end
+  self.h2_pid = pid
+  self.h2_root = "https://127.0.0.1:" .. port
+  self.base_url = self.h2_root .. "/v1"
+  self.azure_endpoint = self.h2_root
+end
+
+--- What the HTTP/2 front saw: sessions (connections that carried API
+-- requests), open_sessions, tls_connections, streams, max_open_streams,
+-- reset_by_client, reset_by_front.
+function Server:h2_stats()
+  if not self.h2_root then
+    error("this fake server has no HTTP/2 front (start it with http2 = true)", 2)
+  end
+  local pipe = assert(io.popen(UNSANITIZED .. "curl -sS --max-time 60 --cacert " .. shell_quote(self.ca_file)
+    .. " " .. shell_quote(self.h2_root .. "/__h2/stats") .. " 2>&1", "r"))
+  local output = pipe:read("*a")
+  pipe:close()
+  local ok, value = pcall(cjson.decode, output)
+  if not ok then
+    error("HTTP/2 front stats failed: " .. output, 2)
+  end
+  return value
 end
 
 --- Raw control call: method, name under /__control/, optional Lua value as
@@ -314,6 +401,12 @@ function Server:stop()
     return
   end
   self.stopped = true
+  if self.h2_pid then
+    execute("kill " .. self.h2_pid .. " 2>/dev/null")
+  end
+  if self.h2_dir then
+    execute("rm -rf " .. shell_quote(self.h2_dir))
+  end
   execute("kill " .. self.pid .. " 2>/dev/null")
   local waited = 0
   while not process_gone(self.pid) and waited < STOP_TIMEOUT do

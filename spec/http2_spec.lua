@@ -1,0 +1,129 @@
+-- HTTP/2 over TLS, as the real API speaks it: the fake server behind its
+-- HTTP/2 front (spec/server/h2_front.mjs) with a certificate made for this
+-- run. Concurrent jobs share one connection, and retries, Retry-After,
+-- cancellation, partial images and broken answers behave as over HTTP/1.1.
+local gptimage = require "gptimage"
+local fake = require "helpers.server"
+local util = require "helpers.util"
+
+local SLOW = os.getenv("GPTIMAGE_VALGRIND") == "1" and 10 or 1
+
+describe("over HTTP/2 with TLS", function()
+  local srv, client, dir
+
+  setup(function() srv = fake.start{ http2 = true } end)
+  teardown(function() srv:stop() end)
+  before_each(function()
+    srv:reset()
+    dir = util.tmpdir()
+    client = gptimage.new{ api_key = "sk-test", base_url = srv.base_url, ca_file = srv.ca_file,
+                           max_retries = 0, timeout = 60 * SLOW }
+  end)
+  after_each(function()
+    client:close()
+    util.rmtree(dir)
+  end)
+
+  -- Sessions the front has seen so far; a test counts the ones it opened.
+  local function sessions()
+    return srv:h2_stats().sessions
+  end
+
+  local function connection_of(record)
+    return record.headers["x-h2-connection"]
+  end
+
+  it("speaks HTTP/2 to the front and gets the fake's answer", function()
+    local before = sessions()
+    local res = assert(client:generate{ prompt = "a", size = "1024x1024", save = dir .. "/a.png" })
+    assert.is_true(util.is_png(util.read(res.images[1].path)))
+    local record = srv:last_request()
+    assert.is_string(connection_of(record))
+    assert.is_string(record.headers["x-h2-stream"])
+    assert.equals("Bearer sk-test", record.headers.authorization)
+    assert.equals(before + 1, sessions())
+  end)
+
+  it("refuses a server its CA does not vouch for", function()
+    local other = gptimage.new{ api_key = "sk-test", base_url = srv.base_url, max_retries = 0 }
+    local res, err = other:generate{ prompt = "a" }
+    other:close()
+    assert.is_nil(res)
+    assert.equals("network", err.kind)
+    assert.same({}, srv:requests())
+  end)
+
+  it("retries a 500 on the same connection", function()
+    client:close()
+    client = gptimage.new{ api_key = "sk-test", base_url = srv.base_url, ca_file = srv.ca_file,
+                           max_retries = 2 }
+    srv:fault{ action = "status", status = 500, times = 2, headers = { ["retry-after-ms"] = "10" } }
+    local before = sessions()
+    assert(client:generate{ prompt = "a" })
+    local records = srv:requests()
+    assert.equals(3, #records)
+    assert.equals(500, records[1].status)
+    assert.equals(200, records[3].status)
+    assert.equals(connection_of(records[1]), connection_of(records[3]))
+    assert.equals(before + 1, sessions())
+  end)
+
+  it("returns a 429's Retry-After when no retry is left", function()
+    srv:fault{ action = "error", status = 429, headers = { ["retry-after"] = "7" } }
+    local res, err = client:generate{ prompt = "a" }
+    assert.is_nil(res)
+    assert.equals("api", err.kind)
+    assert.equals(429, err.status)
+    assert.equals(7, err.retry_after)
+  end)
+
+  it("cancels one stream and keeps the connection for the next job", function()
+    srv:fault{ action = "delay", delay = 30 }
+    local before = sessions()
+    local job = client:start("generate", { prompt = "slow", save = dir .. "/c.png" })
+    local polls = 0
+    while #srv:requests() == 0 and polls < 2000 do
+      job:wait(0.01)
+      polls = polls + 1
+    end
+    assert.equals(1, #srv:requests())
+    assert.is_true(job:cancel())
+    local res, err = job:result()
+    assert.is_nil(res)
+    assert.equals("cancelled", err.kind)
+    assert(client:generate{ prompt = "next" })
+    local records = srv:requests()
+    assert.equals(connection_of(records[1]), connection_of(records[2]))
+    assert.equals(before + 1, sessions())
+    assert.same({}, util.listdir(dir))
+  end)
+
+  it("delivers partial images as they stream", function()
+    local partials = {}
+    local res, err = client:generate{ prompt = "a", stream = true, partial_images = 2,
+                                      on_partial = function(image, index) partials[#partials + 1] = index end }
+    assert.is_nil(err)
+    assert.same({ 0, 1 }, partials)
+    assert.is_true(util.is_png(res.images[1].bytes))
+  end)
+
+  it("a stream reset half way is a network error and leaves no file", function()
+    srv:config{ image_bytes = 3000000 }
+    srv:fault{ action = "reset" }
+    local res, err = client:generate{ prompt = "a", save = dir .. "/r.png" }
+    assert.is_nil(res)
+    assert.equals("network", err.kind)
+    assert.same({}, util.listdir(dir))
+    assert(client:generate{ prompt = "again", save = dir .. "/r.png" })
+    assert.same({ "r.png" }, util.listdir(dir))
+  end)
+
+  it("a big image arrives whole through HTTP/2 flow control", function()
+    srv:config{ image_bytes = 6000000 }
+    local res = assert(client:generate{ prompt = "big", save = dir .. "/big.png" })
+    local record = srv:last_request()
+    assert.equals(srv:image(record.images[1]), util.read(res.images[1].path))
+    local bytes = assert(client:generate{ prompt = "big bytes" })
+    assert.equals(srv:image(srv:last_request().images[1]), bytes.images[1].bytes)
+  end)
+end)
