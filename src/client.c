@@ -3,6 +3,8 @@
 #include <string.h>
 #include <time.h>
 #include <errno.h>
+#include <strings.h>
+#include <stdio.h>
 #include "client.h"
 #include "job.h"
 #include "errors.h"
@@ -44,25 +46,48 @@ static void check_client_keys(lua_State *L, int idx) {
   }
 }
 
-/* Copies an optional string option (or the environment variable) into *out. */
+/* A byte that may not appear in a header value: controls but TAB, and DEL.
+ * A NUL would cut the value short where C reads it. */
+static int bad_header_byte(unsigned char ch) {
+  return (ch < 0x20 && ch != '\t') || ch == 0x7f;
+}
+
+/* Raises unless s (len bytes) can be sent as a header value as it is. */
+static void check_header_value(lua_State *L, const char *what, const char *s, size_t len) {
+  size_t i;
+  for (i = 0; i < len; i++)
+    if (bad_header_byte((unsigned char)s[i]))
+      luaL_error(L, "gptimage.new: %s must not contain %s", what,
+                 s[i] == '\0' ? "NUL bytes" : (s[i] == '\r' || s[i] == '\n') ? "line breaks"
+                                                                       : "control characters");
+}
+
+/* Copies an optional string option (or the environment variable) into *out.
+ * An empty string given explicitly is a caller bug, as a missing value would
+ * be silently sent or dropped; an empty environment variable counts as unset. */
 static void opt_string(lua_State *L, int idx, const char *name, const char *env, char **out) {
   const char *s = NULL;
+  size_t len = 0;
+  char what[64];
+  snprintf(what, sizeof what, "'%s'", name);
   if (idx) {
     lua_getfield(L, idx, name);
     if (!lua_isnil(L, -1)) {
       if (lua_type(L, -1) != LUA_TSTRING)
         luaL_error(L, "gptimage.new: '%s' must be a string, got %s", name, luaL_typename(L, -1));
-      s = lua_tostring(L, -1);
+      s = lua_tolstring(L, -1, &len);
+      if (len == 0) luaL_error(L, "gptimage.new: '%s' must not be empty", name);
     }
-    lua_pop(L, 1);
+    lua_pop(L, 1); /* s stays anchored by the options table */
   }
   if (s == NULL && env != NULL) {
     s = getenv(env);
     if (s != NULL && s[0] == '\0') s = NULL;
+    if (s != NULL) len = strlen(s);
   }
   if (s == NULL) return;
-  if (strchr(s, '\r') || strchr(s, '\n'))
-    luaL_error(L, "gptimage.new: '%s' must not contain line breaks", name);
+  /* every string option ends up in a header, a URL, a path or the JSON body */
+  check_header_value(L, what, s, len);
   *out = strdup(s);
   if (*out == NULL) luaL_error(L, "gptimage.new: out of memory");
 }
@@ -96,8 +121,35 @@ static void add_header(lua_State *L, gi_client *c, const char *name, const char 
   c->header_lines[c->header_count++] = line;
 }
 
-static int has_line_break(const char *s) {
-  return strchr(s, '\r') != NULL || strchr(s, '\n') != NULL;
+/* An HTTP token character (RFC 9110 tchar): what a header name is made of. */
+static int is_token_char(unsigned char ch) {
+  return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+         (ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
+}
+
+/* Headers the module sends itself, from an option or from the request: a
+ * caller's copy would go out beside ours, and the server would pick one. */
+static const char *const OWN_HEADERS[][2] = {
+  {"authorization", "api_key"}, {"api-key", "api_key"}, {"openai-organization", "organization"},
+  {"openai-project", "project"}, {"user-agent", "user_agent"}, {"content-length", NULL},
+  {"content-type", NULL}, {"transfer-encoding", NULL}, {"host", NULL}, {"expect", NULL},
+  {"accept", NULL}, {"connection", NULL}, {NULL, NULL}
+};
+
+static void check_header_name(lua_State *L, const char *name, size_t len) {
+  size_t i;
+  if (len == 0) luaL_error(L, "gptimage.new: a header name must not be empty");
+  for (i = 0; i < len; i++)
+    if (!is_token_char((unsigned char)name[i]))
+      luaL_error(L, "gptimage.new: invalid header name '%s' (letters, digits and !#$%%&'*+-.^_`|~ only)",
+                 name);
+  for (i = 0; OWN_HEADERS[i][0]; i++) {
+    if (strlen(OWN_HEADERS[i][0]) != len || strncasecmp(name, OWN_HEADERS[i][0], len) != 0) continue;
+    if (OWN_HEADERS[i][1])
+      luaL_error(L, "gptimage.new: header '%s' is set by the module: use the '%s' option", name,
+                 OWN_HEADERS[i][1]);
+    luaL_error(L, "gptimage.new: header '%s' is set by the module for each request", name);
+  }
 }
 
 static void read_headers(lua_State *L, int idx, gi_client *c) {
@@ -110,12 +162,15 @@ static void read_headers(lua_State *L, int idx, gi_client *c) {
   lua_pushnil(L);
   while (lua_next(L, -2)) {
     const char *name, *value;
+    size_t name_len, value_len;
     if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
       luaL_error(L, "gptimage.new: 'headers' maps names to string values");
-    name = lua_tostring(L, -2);
-    value = lua_tostring(L, -1);
-    if (name[0] == '\0' || strchr(name, ':') || has_line_break(name) || has_line_break(value))
-      luaL_error(L, "gptimage.new: invalid header '%s'", name);
+    name = lua_tolstring(L, -2, &name_len);
+    value = lua_tolstring(L, -1, &value_len);
+    check_header_name(L, name, name_len);
+    lua_pushfstring(L, "header '%s'", name);
+    check_header_value(L, lua_tostring(L, -1), value, value_len);
+    lua_pop(L, 1);
     add_header(L, c, name, value);
     lua_pop(L, 1);
   }
@@ -139,9 +194,44 @@ static void read_azure(lua_State *L, int idx, gi_client *c) {
   lua_pop(L, 1);
 }
 
+/* Paths are appended to base URLs: a query or a fragment would swallow them,
+ * and a space or control character makes no URL at all. */
 static void check_url(lua_State *L, const char *what, const char *url) {
+  const char *p;
   if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0)
     luaL_error(L, "gptimage.new: '%s' must be an http:// or https:// URL", what);
+  for (p = url; *p; p++) {
+    if (*p == '?' || *p == '#')
+      luaL_error(L, "gptimage.new: '%s' must not have a query or fragment ('%c'): the API's paths are "
+                 "appended to it", what, *p);
+    if ((unsigned char)*p <= ' ' || *p == 0x7f)
+      luaL_error(L, "gptimage.new: '%s' must not contain spaces or control characters", what);
+  }
+}
+
+/* Pushes url with the password of any user:password@ part masked. */
+static void push_url_redacted(lua_State *L, const char *url) {
+  const char *scheme_end = strstr(url, "://");
+  const char *host = scheme_end ? scheme_end + 3 : url;
+  const char *at, *colon;
+  size_t authority = strcspn(host, "/");
+  at = memchr(host, '@', authority);
+  if (at == NULL) {
+    lua_pushstring(L, url);
+    return;
+  }
+  /* the last '@' of the authority ends the user information */
+  while (memchr(at + 1, '@', authority - (size_t)(at + 1 - host)) != NULL)
+    at = memchr(at + 1, '@', authority - (size_t)(at + 1 - host));
+  colon = memchr(host, ':', (size_t)(at - host));
+  if (colon == NULL) {
+    lua_pushstring(L, url);
+    return;
+  }
+  lua_pushlstring(L, url, (size_t)(colon + 1 - url));
+  lua_pushliteral(L, "[redacted]");
+  lua_pushstring(L, at);
+  lua_concat(L, 3);
 }
 
 static void strip_slashes(char *s) {
@@ -225,15 +315,9 @@ int gi_client_new(lua_State *L) {
   /* 100-continue costs a round trip per upload and some servers never answer it */
   add_header(L, c, "Expect", "");
   if (opts) {
-    lua_getfield(L, opts, "user_agent");
-    if (lua_type(L, -1) == LUA_TSTRING && !has_line_break(lua_tostring(L, -1))) {
-      if ((c->user_agent = strdup(lua_tostring(L, -1))) == NULL) luaL_error(L, "gptimage.new: out of memory");
-    } else if (!lua_isnil(L, -1)) {
-      luaL_error(L, "gptimage.new: 'user_agent' must be a string without line breaks");
-    }
-    lua_pop(L, 1);
+    opt_string(L, opts, "user_agent", NULL, &c->user_agent);
+    read_headers(L, opts, c);
   }
-  if (opts) read_headers(L, opts, c);
   c->closed = 0;
   return 1;
 }
@@ -269,8 +353,8 @@ static void ready_failed(lua_State *L, gi_client *c, const char *what) {
 
 gi_client *gi_client_ready(lua_State *L, int idx) {
   gi_client *c = gi_client_check(L, idx);
-  char err[300], ua[128];
-  size_t i;
+  char err[300], *ua;
+  size_t i, ua_len;
   struct curl_slist *next;
   if (c->multi) return c;
   if (gi_curl_load(err, sizeof err) != 0) luaL_error(L, "gptimage: %s", err);
@@ -278,12 +362,17 @@ gi_client *gi_client_ready(lua_State *L, int idx) {
     if ((next = curl_slist_append(c->headers, c->header_lines[i])) == NULL) ready_failed(L, c, "out of memory");
     c->headers = next;
   }
+  /* the caller's user agent whole, however long */
+  ua_len = 64 + (c->user_agent ? strlen(c->user_agent) : strlen(curl_version_info(CURLVERSION_NOW)->version));
+  if ((ua = (char *)malloc(ua_len)) == NULL) ready_failed(L, c, "out of memory");
   if (c->user_agent)
-    snprintf(ua, sizeof ua, "User-Agent: %.110s", c->user_agent);
+    snprintf(ua, ua_len, "User-Agent: %s", c->user_agent);
   else
-    snprintf(ua, sizeof ua, "User-Agent: gptimage/%s (%s; libcurl %s)", GPTIMAGE_VERSION, LUA_VERSION,
+    snprintf(ua, ua_len, "User-Agent: gptimage/%s (%s; libcurl %s)", GPTIMAGE_VERSION, LUA_VERSION,
              curl_version_info(CURLVERSION_NOW)->version);
-  if ((next = curl_slist_append(c->headers, ua)) == NULL) ready_failed(L, c, "out of memory");
+  next = curl_slist_append(c->headers, ua);
+  free(ua);
+  if (next == NULL) ready_failed(L, c, "out of memory");
   c->headers = next;
   if ((c->multi = curl_multi_init()) == NULL) ready_failed(L, c, "curl_multi_init failed");
   if (curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX) != CURLM_OK)
@@ -341,7 +430,12 @@ static int client_tostring(lua_State *L) {
   if (c->closed)
     lua_pushliteral(L, "gptimage.Client (closed)");
   else
-    lua_pushfstring(L, "gptimage.Client (%s)", c->azure_endpoint ? c->azure_endpoint : c->base_url);
+  {
+    lua_pushliteral(L, "gptimage.Client (");
+    push_url_redacted(L, c->azure_endpoint ? c->azure_endpoint : c->base_url);
+    lua_pushliteral(L, ")");
+    lua_concat(L, 3);
+  }
   return 1;
 }
 

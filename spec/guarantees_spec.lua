@@ -1,0 +1,113 @@
+-- The README's Guarantees attacked from outside: a hostile caller, server
+-- and file system.  Each case is one a review found broken; the fixes hold
+-- each one's whole family, so most cases sweep the family.
+local gptimage = require "gptimage"
+local fake = require "helpers.server"
+local util = require "helpers.util"
+
+local KEY = "sk-guarantees-secret-key-0123456789abcdef"
+
+-- Calls f(...) expecting a raised string error; returns the message.
+local function raises(f, ...)
+  local ok, msg = pcall(f, ...)
+  assert.is_false(ok, "expected an error to be raised")
+  assert.is_string(msg, "a raised error must be a string, not a " .. type(msg))
+  return msg
+end
+
+describe("guarantees under attack", function()
+  local srv, dir, client
+
+  setup(function() srv = fake.start{} end)
+  teardown(function() srv:stop() end)
+  before_each(function()
+    srv:reset()
+    dir = util.tmpdir()
+    client = gptimage.new{ api_key = KEY, base_url = srv.base_url, max_retries = 0 }
+  end)
+  after_each(function()
+    client:close()
+    util.rmtree(dir)
+  end)
+
+  describe("client options that would be sent wrong", function()
+    it("an empty api_key raises before any request, as an empty OPENAI_API_KEY does", function()
+      local msg = raises(gptimage.new, { api_key = "", base_url = srv.base_url })
+      assert.matches("api_key", msg)
+      for _, name in ipairs{ "organization", "project", "user_agent", "model", "proxy", "ca_file" } do
+        msg = raises(gptimage.new, { api_key = KEY, base_url = srv.base_url, [name] = "" })
+        assert.matches(name, msg, nil, true)
+      end
+      assert.same({}, srv:requests())
+    end)
+
+    it("NUL bytes in the key, organization, project, user agent or a header raise instead of cutting it", function()
+      for _, name in ipairs{ "api_key", "organization", "project", "user_agent", "base_url", "model" } do
+        local opts = { api_key = KEY, base_url = srv.base_url }
+        opts[name] = (opts[name] or "value") .. "\0tail"
+        local msg = raises(gptimage.new, opts)
+        assert.matches(name, msg, nil, true)
+        assert.matches("NUL", msg, nil, true)
+      end
+      raises(gptimage.new, { api_key = KEY, headers = { ["X-A\0B"] = "v" } })
+      local msg = raises(gptimage.new, { api_key = KEY, headers = { ["X-Tag"] = "a\0b" } })
+      assert.matches("NUL", msg, nil, true)
+      raises(gptimage.new, { api_key = KEY, headers = { ["X-Tag"] = "a\1b" } })
+    end)
+
+    it("header names that are not HTTP tokens raise", function()
+      for _, name in ipairs{ "X Tag", "X:Tag", "X(Tag)", "X\tTag", "", "X\"", "Ünï", "X/Y" } do
+        raises(gptimage.new, { api_key = KEY, headers = { [name] = "v" } })
+      end
+      local c = gptimage.new{ api_key = KEY, base_url = srv.base_url,
+                              headers = { ["X-Ok_1.2~!#$%&'*+^`|"] = "v" } }
+      assert(c:generate{ prompt = "a" })
+      c:close()
+    end)
+
+    it("headers the module sends itself raise in every spelling, naming the option to use", function()
+      local own = { Authorization = "api_key", ["api-key"] = "api_key", ["OpenAI-Organization"] = "organization",
+                    ["OpenAI-Project"] = "project", ["User-Agent"] = "user_agent", ["Content-Length"] = false,
+                    ["Content-Type"] = false, ["Transfer-Encoding"] = false, Host = false, Expect = false,
+                    Accept = false, Connection = false }
+      for name, option in pairs(own) do
+        for _, spelling in ipairs{ name, name:upper(), name:lower() } do
+          local msg = raises(gptimage.new, { api_key = KEY, headers = { [spelling] = "x" } })
+          if option then assert.matches("'" .. option .. "'", msg, nil, true) end
+        end
+      end
+    end)
+
+    it("a long user_agent is sent whole", function()
+      local agent = "agent/" .. ("x"):rep(300)
+      local c = gptimage.new{ api_key = KEY, base_url = srv.base_url, user_agent = agent }
+      assert(c:generate{ prompt = "a" })
+      c:close()
+      assert.equals(agent, srv:last_request().headers["user-agent"])
+    end)
+
+    it("a base_url or azure endpoint with a query, fragment or space raises", function()
+      for _, url in ipairs{ srv.base_url .. "?x=1", srv.base_url .. "#frag", srv.base_url .. "/?",
+                            "http://127.0.0.1:1/a b", "http://127.0.0.1:1/a\tb" } do
+        raises(gptimage.new, { api_key = KEY, base_url = url })
+        raises(gptimage.new, { api_key = KEY, azure = { endpoint = url, deployment = "d", api_version = "v" } })
+      end
+    end)
+
+    it("tostring(client) masks a password in base_url or the azure endpoint", function()
+      local c = gptimage.new{ api_key = KEY, base_url = "http://user:hunter2secret@127.0.0.1:1/v1" }
+      local shown = tostring(c)
+      c:close()
+      assert.not_matches("hunter2secret", shown, nil, true)
+      assert.matches("user:", shown, nil, true)
+      assert.matches("127.0.0.1:1/v1", shown, nil, true)
+      local a = gptimage.new{ api_key = KEY, azure = { endpoint = "https://u:p@ss:w0rd@example.invalid",
+                                                       deployment = "d", api_version = "v" } }
+      shown = tostring(a)
+      a:close()
+      assert.not_matches("p@ss", shown, nil, true)
+      assert.not_matches("w0rd", shown, nil, true)
+      assert.matches("example.invalid", shown, nil, true)
+    end)
+  end)
+end)
