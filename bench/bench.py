@@ -26,6 +26,8 @@ import tempfile
 import time
 import urllib.request
 
+import polls
+
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.path.dirname(BENCH_DIR)
 MIB = 1024 * 1024
@@ -164,10 +166,11 @@ class Tools:
             self.body_files[n] = path
         return self.body_files[n]
 
-    def argv(self, tool, out_dir, calls, n, mode, concurrent=1):
-        job = [self.server.base_url, out_dir, str(calls), str(n), mode, str(concurrent)]
+    def argv(self, tool, out_dir, calls, n, mode, concurrent=1, base_url=None, ca_file=None):
+        base_url = base_url or self.server.base_url
+        job = [base_url, out_dir, str(calls), str(n), mode, str(concurrent)]
         if tool == "gptimage":
-            return [self.lua, os.path.join(BENCH_DIR, "gptimage_job.lua")] + job, self.lua_env
+            return [self.lua, os.path.join(BENCH_DIR, "gptimage_job.lua")] + job + [ca_file or "-"], self.lua_env
         if tool == "openai-node":
             return [self.node, os.path.join(BENCH_DIR, "node_job.mjs")] + job, None
         # curl: one process, every request in one option set (so the
@@ -175,20 +178,23 @@ class Tools:
         # answer written to disk as it is; -Z for concurrent jobs.
         argv = [self.curl, "-sS", "--fail", "-H", "Authorization: Bearer " + API_KEY,
                 "-H", "Content-Type: application/json", "--data-binary", "@" + self.body_file(n)]
+        if ca_file:
+            argv += ["--cacert", ca_file]
         count = concurrent if concurrent > 1 else calls
         if concurrent > 1:
-            argv[1:1] = ["-Z", "--parallel-immediate", "--parallel-max", str(concurrent)]
-        url = self.server.base_url + "/images/generations"
+            # over HTTP/2 curl waits to multiplex on one connection
+            argv[1:1] = ["-Z", "--parallel-max", str(concurrent)] + ([] if ca_file else ["--parallel-immediate"])
+        url = base_url + "/images/generations"
         for index in range(1, count + 1):
             target = "/dev/null" if mode == "bytes" else os.path.join(out_dir, "curl-%03d.json" % index)
             argv += ["-o", target, url]
         return argv, None
 
-    def run(self, tool, repeat, calls, n, mode, concurrent=1):
+    def run(self, tool, repeat, calls, n, mode, concurrent=1, base_url=None, ca_file=None):
         measures = []
         for _ in range(repeat):
             out_dir = tempfile.mkdtemp(prefix="out-", dir=self.work_dir)
-            argv, env = self.argv(tool, out_dir, calls, n, mode, concurrent)
+            argv, env = self.argv(tool, out_dir, calls, n, mode, concurrent, base_url, ca_file)
             measure = run_measured(argv, env=env)
             answers = concurrent if concurrent > 1 else calls
             expected = 0 if mode == "bytes" else answers * (1 if tool == "curl" else n)
@@ -330,6 +336,9 @@ def main():
                         help="markdown output ('-' for none)")
     parser.add_argument("--callgrind", action="store_true",
                         help="instead: profile gptimage saving 5 images under valgrind's callgrind")
+    parser.add_argument("--no-polls", action="store_true", help="skip the per-poll and HTTP/2 figures")
+    parser.add_argument("--save-poll-baseline", metavar="LABEL",
+                        help="only run the per-poll cases and keep them as the 'before' of later runs")
     args = parser.parse_args()
     if args.quick:
         args.repeat, args.startup_repeat = 1, 10
@@ -346,6 +355,20 @@ def main():
         finally:
             server.stop()
             shutil.rmtree(work_dir, ignore_errors=True)
+        return
+    want_h2 = not args.no_polls and shutil.which("node") and shutil.which("openssl")
+    front = polls.H2Front(server.root, work_dir) if want_h2 else None
+    transports = [("HTTP/1.1", server.base_url, None)] + ([("HTTP/2", front.base_url, front.ca_file)] if front else [])
+    if args.save_poll_baseline:
+        try:
+            polls.save_baseline(polls.run_polls(tools, server, work_dir, transports, args.quick),
+                                args.save_poll_baseline)
+        finally:
+            if front:
+                front.stop()
+            server.stop()
+            shutil.rmtree(work_dir, ignore_errors=True)
+        sys.stderr.write("written to %s\n" % polls.BASELINE)
         return
     names = tools.names()
     image_mib = args.image_bytes / MIB
@@ -373,6 +396,11 @@ def main():
         server.config(delay=0, image_bytes=4 * args.image_bytes)
         case("n1big", "one call n=1 of %.0f MB, saved" % (4 * args.image_bytes / 1e6), 1, 1, "save")
         server.config(image_bytes=args.image_bytes)
+        poll_results = h2_rows = None
+        if not args.no_polls:
+            poll_results = polls.run_polls(tools, server, work_dir, transports, args.quick)
+        if front:
+            h2_rows, h2_sessions, h2_streams = polls.http2_figures(tools, server, front, work_dir, args.repeat)
         for tool in names:
             sys.stderr.write("  %-34s %s\n" % ("startup", tool))
             measure = tools.startup(tool, args.startup_repeat)
@@ -380,9 +408,13 @@ def main():
                 results[("startup", tool)] = measure
         info = machine_info(args, tools)
     except RuntimeError as error:
+        if front:
+            front.stop()
         server.stop()
         shutil.rmtree(work_dir, ignore_errors=True)
         fail(str(error))
+    if front:
+        front.stop()
     server.stop()
     shutil.rmtree(work_dir, ignore_errors=True)
     elapsed = time.monotonic() - started
@@ -433,6 +465,18 @@ def main():
            % (bytes_peak / MIB, decoded / MIB, (bytes_peak - decoded) / MIB), bytes_peak <= decoded + 16 * MIB)
     one, eight = get("delay1"), get("conc8")
     target("8 concurrent delayed calls <= 1.15x one", fmt_ratio(eight.wall, one.wall), eight.wall <= 1.15 * one.wall)
+    if poll_results:
+        poll_lines, worst_longest, worst_p99, worst_other = polls.poll_table(poll_results, polls.load_baseline())
+        target("longest client:poll() <= 2 ms CPU (every per-poll case)", "%.2f ms (%.2f ms without a delivery)"
+               % (worst_longest, worst_other), worst_longest <= 2.0)
+        target("client:poll() p99 <= 0.5 ms CPU (every per-poll case)", "%.3f ms" % worst_p99, worst_p99 <= 0.5)
+    if h2_rows:
+        h2_g = next(m for _, tool, m in h2_rows if tool == "gptimage")
+        h2_c = next((m for _, tool, m in h2_rows if tool == "curl"), None)
+        if h2_c:
+            target("CPU over HTTP/2 (8 x 6 MB) <= 1.5x curl", fmt_ratio(h2_g.cpu, h2_c.cpu), h2_g.cpu <= 1.5 * h2_c.cpu)
+        target("64 concurrent jobs over HTTP/2 open one connection", "%d connection(s), up to %d streams at once"
+               % (h2_sessions, h2_streams), h2_sessions == 1)
     start_m = get("startup")
     floor = get("startup", "curl")
     target("require + new < 5 ms", "%.2f ms wall, %.2f ms CPU%s" % (
@@ -476,6 +520,29 @@ def main():
     text.append("| target | measured | |")
     text.append("| --- | --- | --- |")
     text.extend(targets)
+    if poll_results:
+        baseline = polls.load_baseline()
+        text.append("\n## CPU per client:poll()\n")
+        text.append("Each case starts its jobs on one client and calls `client:poll()` until all are done,"
+                    " back to back or with a 60 fps frame (16 ms) between polls; each poll is timed by the"
+                    " process's CPU clock (`bench/poll_job.lua`). A delivery is a poll that hands a finished"
+                    " result to Lua (in bytes mode it copies the image into a Lua string: its cost per MB is"
+                    " the last column but one). \"before\" is %s.\n"
+                    % (baseline["label"] if baseline else "not recorded (bench/poll_baseline.json)"))
+        text.extend(poll_lines)
+    if h2_rows:
+        text.append("\n## HTTP/2 over TLS\n")
+        text.append("The same fake API behind spec/server/h2_front.mjs (Node's http2, a certificate made"
+                    " for the run); curl multiplexes too (`-Z` without `--parallel-immediate`).\n")
+        text.append("| case | tool | wall s | CPU s | peak RSS MiB | CPU vs curl |")
+        text.append("| --- | --- | ---: | ---: | ---: | ---: |")
+        h2_curl = next((m for _, tool, m in h2_rows if tool == "curl"), None)
+        for title, tool, m in h2_rows:
+            text.append("| %s | %s | %.3f | %.3f | %.1f | %s |" % (
+                title, tool, m.wall, m.cpu, m.rss / MIB,
+                fmt_ratio(m.cpu, h2_curl and h2_curl.cpu) if tool != "curl" else ""))
+        text.append("| 64 concurrent jobs, saved, 0.5 s server delay | gptimage | %d connection(s) | "
+                    "up to %d streams at once | | |" % (h2_sessions, h2_streams))
     text.append("\n## Method\n")
     text.extend("- " + note for note in notes)
     report = "\n".join(text) + "\n"

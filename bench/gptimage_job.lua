@@ -1,19 +1,24 @@
 -- One benchmark job done with gptimage, run as its own process so that its
 -- CPU time and peak memory can be measured from outside (bench/bench.py).
 --
---   lua5.4 bench/gptimage_job.lua BASE_URL OUT_DIR CALLS N MODE [CONCURRENT]
+--   lua5.4 bench/gptimage_job.lua BASE_URL OUT_DIR CALLS N MODE [CONCURRENT [CA_FILE]]
 --
 -- CALLS generate calls one after another, each for N images of the fake
 -- server's noise PNG; MODE "save" writes them under OUT_DIR, "bytes" keeps
 -- every image in memory until the end; CONCURRENT > 1 starts that many jobs
 -- at once on one client and waits for them all. MODE "startup" only does
--- require + new. Exits non-zero if any call fails.
+-- require + new. CA_FILE (not "-") is the CA of an HTTPS base URL. Exits
+-- non-zero if any call fails.
 
-local base_url, out_dir, calls, n, mode, concurrent = ...
+local base_url, out_dir, calls, n, mode, concurrent, ca_file = ...
 calls, n, concurrent = tonumber(calls), tonumber(n), tonumber(concurrent or "1")
+if ca_file == "-" then
+  ca_file = nil
+end
 
 local gptimage = require "gptimage"
-local client = gptimage.new{ api_key = "sk-bench", base_url = base_url, max_retries = 0, timeout = 120 }
+local client = gptimage.new{ api_key = "sk-bench", base_url = base_url, ca_file = ca_file, max_retries = 0,
+                             timeout = 120 }
 if mode == "startup" then
   return
 end

@@ -1,0 +1,167 @@
+"""Per-poll CPU and HTTP/2 figures for bench/bench.py.
+
+How much CPU one `client:poll()` takes while big images arrive (what a game
+polling once per frame, or an editor timer, pays), measured by
+bench/poll_job.lua in its own process for each case; and the same fake API
+over HTTP/2 with TLS (spec/server/h2_front.mjs): CPU against the curl CLI
+and how many connections concurrent jobs open. Reports only; nothing here
+fails because of a time.
+
+A baseline (bench/poll_baseline.json, written with --save-poll-baseline from
+an older build) fills the "before" columns of the per-poll table.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+SOURCE_DIR = os.path.dirname(BENCH_DIR)
+BASELINE = os.path.join(BENCH_DIR, "poll_baseline.json")
+
+# 3840x2160 RGB, stored (incompressible): the biggest legal size's worth of
+# noise. The fake's noise PNG is square; the byte count is what matters here.
+UHD_BYTES = 3840 * 2160 * 3 + 2160 + 70
+SIZES = [("6 MB", 6000000), ("3840x2160 (24.9 MB)", UHD_BYTES)]
+MODES = ["save", "bytes"]
+JOBS = [1, 4, 16]
+# 0: polls back to back; 16: one poll per 60 fps frame, data piling up between.
+PACINGS = [0, 16]
+
+
+class H2Front:
+    """The HTTP/2-over-TLS front before a running fake server, with a
+    certificate for 127.0.0.1 made now by openssl."""
+
+    def __init__(self, upstream_root, work_dir):
+        self.dir = tempfile.mkdtemp(prefix="h2-", dir=work_dir)
+        self.ca_file = os.path.join(self.dir, "cert.pem")
+        key = os.path.join(self.dir, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                        "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                        "-keyout", key, "-out", self.ca_file], check=True, capture_output=True)
+        port_file = os.path.join(self.dir, "port")
+        self.log = open(os.path.join(self.dir, "log"), "w+")
+        self.process = subprocess.Popen(
+            [shutil.which("node"), os.path.join(SOURCE_DIR, "spec", "server", "h2_front.mjs"),
+             "--upstream", upstream_root, "--cert", self.ca_file, "--key", key, "--port-file", port_file,
+             "--watch-pid", str(os.getpid())],
+            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while not os.path.exists(port_file):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.log.seek(0)
+                raise RuntimeError("the HTTP/2 front did not start:\n" + self.log.read())
+            time.sleep(0.05)
+        with open(port_file) as handle:
+            self.port = int(handle.read().split()[0])
+        self.root = "https://127.0.0.1:%d" % self.port
+        self.base_url = self.root + "/v1"
+
+    def stats(self):
+        output = subprocess.run(["curl", "-sS", "--cacert", self.ca_file, self.root + "/__h2/stats"],
+                                capture_output=True, text=True, check=True).stdout
+        return json.loads(output)
+
+    def stop(self):
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def case_key(size_label, mode, jobs, pacing, transport):
+    return "%s|%s|%d|%d|%s" % (size_label, mode, jobs, pacing, transport)
+
+
+def poll_case(tools, base_url, ca_file, mode, jobs, pacing, work_dir):
+    out_dir = tempfile.mkdtemp(prefix="poll-", dir=work_dir)
+    argv = [tools.lua, os.path.join(BENCH_DIR, "poll_job.lua"), base_url, out_dir, mode, str(jobs), str(pacing),
+            ca_file or "-"]
+    answer = subprocess.run(argv, env=tools.lua_env, capture_output=True, text=True)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    if answer.returncode != 0:
+        raise RuntimeError("%s exited with %d\n%s%s" % (" ".join(argv), answer.returncode, answer.stdout,
+                                                         answer.stderr))
+    return json.loads(answer.stdout.strip().splitlines()[-1])
+
+
+def run_polls(tools, server, work_dir, transports, quick=False):
+    """Every per-poll case; returns {case key: figures}."""
+    results = {}
+    for transport, base_url, ca_file in transports:
+        for size_label, image_bytes in SIZES:
+            server.config(image_bytes=image_bytes)
+            for mode in MODES:
+                for jobs in JOBS:
+                    for pacing in PACINGS:
+                        if quick and (jobs == 4 or (pacing and transport != "HTTP/1.1")):
+                            continue
+                        sys.stderr.write("  per poll: %s %s %d jobs, %d ms between polls, %s\n"
+                                         % (size_label, mode, jobs, pacing, transport))
+                        results[case_key(size_label, mode, jobs, pacing, transport)] = poll_case(
+                            tools, base_url, ca_file, mode, jobs, pacing, work_dir)
+    server.config(image_bytes=tools.image_bytes)
+    return results
+
+
+def save_baseline(results, label):
+    with open(BASELINE, "w") as handle:
+        json.dump({"label": label, "results": results}, handle, indent=1, sort_keys=True)
+        handle.write("\n")
+
+
+def load_baseline():
+    try:
+        with open(BASELINE) as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return None
+
+
+def poll_table(results, baseline):
+    before = (baseline or {}).get("results", {})
+    lines = [
+        "| image | mode | jobs | between polls | transport | polls | longest ms | p99 ms | before: longest | "
+        "before: p99 | longest without a delivery | delivery ms/MB (bytes) | CPU s |",
+        "| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    worst_longest, worst_p99, worst_other = 0.0, 0.0, 0.0
+    for key, r in results.items():
+        size_label, mode, jobs, pacing, transport = key.split("|")
+        b = before.get(key)
+        lines.append("| %s | %s | %s | %s ms | %s | %d | %.2f | %.3f | %s | %s | %.2f | %s | %.3f |" % (
+            size_label, mode, jobs, pacing, transport, r["polls"], r["longest_ms"], r["p99_ms"],
+            "%.2f" % b["longest_ms"] if b else "-", "%.3f" % b["p99_ms"] if b else "-",
+            r["other_longest_ms"], "%.2f" % r["delivery_ms_per_mb"] if mode == "bytes" else "-", r["cpu_s"]))
+        worst_longest = max(worst_longest, r["longest_ms"])
+        worst_p99 = max(worst_p99, r["p99_ms"])
+        worst_other = max(worst_other, r["other_longest_ms"])
+    return lines, worst_longest, worst_p99, worst_other
+
+
+def http2_figures(tools, server, front, work_dir, repeat):
+    """gptimage and curl over HTTP/2: CPU of 8 concurrent 6 MB calls, and
+    the connections 64 concurrent jobs opened."""
+    rows = []
+    server.config(image_bytes=6000000)
+    for tool in ["gptimage"] + (["curl"] if tools.curl else []):
+        sys.stderr.write("  HTTP/2: 8 concurrent 6 MB calls, %s\n" % tool)
+        rows.append(("8 concurrent calls of 6 MB, saved, HTTP/2", tool,
+                     tools.run(tool, repeat, 1, 1, "save", concurrent=8, base_url=front.base_url,
+                               ca_file=front.ca_file)))
+    server.config(image_bytes=None, delay=0.5)
+    before = front.stats()["sessions"]
+    sys.stderr.write("  HTTP/2: 64 concurrent jobs\n")
+    tools.run("gptimage", 1, 1, 1, "save", concurrent=64, base_url=front.base_url, ca_file=front.ca_file)
+    after = front.stats()
+    server.config(image_bytes=tools.image_bytes, delay=0)
+    return rows, after["sessions"] - before, after["max_open_streams"]
