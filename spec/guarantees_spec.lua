@@ -4,6 +4,11 @@
 local gptimage = require "gptimage"
 local fake = require "helpers.server"
 local util = require "helpers.util"
+local cjson = require "cjson"
+local manifest = require "gptimage.manifest"
+
+local LUA = os.getenv("GPTIMAGE_LUA") or "lua5.4"
+local q = fake.shell_quote
 
 local KEY = "sk-guarantees-secret-key-0123456789abcdef"
 
@@ -108,6 +113,82 @@ describe("guarantees under attack", function()
       assert.not_matches("p@ss", shown, nil, true)
       assert.not_matches("w0rd", shown, nil, true)
       assert.matches("example.invalid", shown, nil, true)
+    end)
+  end)
+
+  -- Runs the gptimage command in dir against the fake server.
+  local function command(args)
+    local parts = { "cd", q(dir), "&&", "env", "OPENAI_API_KEY=" .. q(KEY), "OPENAI_BASE_URL=" .. q(srv.base_url),
+                    "GPTIMAGE_PROGRESS=plain", q(LUA), q(util.command_path()) }
+    for _, arg in ipairs(args) do parts[#parts + 1] = q(arg) end
+    local out, err = dir .. "/.out", dir .. "/.err"
+    local ok, _, code = os.execute(table.concat(parts, " ") .. " >" .. q(out) .. " 2>" .. q(err))
+    if type(ok) == "number" then code = ok / 256 end
+    local result = { code = code, stdout = util.read(out) or "", stderr = util.read(err) or "" }
+    os.remove(out)
+    os.remove(err)
+    return result
+  end
+
+  describe("manifest outputs", function()
+    local function problems_of(entries, opts)
+      util.write(dir .. "/m.json", cjson.encode(entries))
+      local m, problem = manifest.load(dir .. "/m.json", opts)
+      return m, problem
+    end
+
+    it("a numbered image of one entry and another entry's output collide", function()
+      local _, problem = problems_of{ { prompt = "coins", n = 2, output = "coin.png" },
+                                      { prompt = "one coin", output = "coin-1.png" } }
+      assert.is_string(problem)
+      assert.matches("entry 2 (coin-1.png)", problem, 1, true)
+      assert.matches("entry 1 (coin.png)", problem, 1, true)
+    end)
+
+    it("an output and another entry's sidecar record collide", function()
+      local _, problem = problems_of{ { prompt = "x", output = "x.png" }, { prompt = "y", output = "x.png.json" } }
+      assert.is_string(problem)
+      assert.matches("entry 2 (x.png.json)", problem, 1, true)
+      assert.matches("record", problem, 1, true)
+    end)
+
+    it("numbered images follow the module's numbering, templates and hidden names included", function()
+      local _, problem = problems_of{ { prompt = "a", n = 2, output = "{i}.png" }, { prompt = "b", output = "2.png" } }
+      assert.matches("entry 2 (2.png)", problem, 1, true)
+      _, problem = problems_of{ { prompt = "a", n = 3, output = ".hidden" }, { prompt = "b", output = ".hidden-2" } }
+      assert.matches("entry 2 (.hidden-2)", problem, 1, true)
+      _, problem = problems_of{ { prompt = "a", n = 2, output = "a.{ext}", output_format = "jpeg" },
+                                { prompt = "b", output = "a-2.jpg" } }
+      assert.matches("entry 2 (a-2.jpg)", problem, 1, true)
+      assert(problems_of{ { prompt = "a", n = 2, output = "a.png" }, { prompt = "b", output = "a.png.png" } })
+    end)
+
+    it("an output outside the output folder is refused unless the manifest or the caller allows it", function()
+      for _, output in ipairs{ "../x.png", "../../x.png", "a/../../x.png", "/tmp/x.png", ".." } do
+        local _, problem = problems_of{ { prompt = "a", output = output } }
+        assert.is_string(problem, output)
+        assert.matches("allow_outside_output_dir", problem, 1, true)
+      end
+      assert(problems_of{ { prompt = "a", output = "a/../b.png" }, { prompt = "b", output = "./c/d.png" } })
+      assert(problems_of({ { prompt = "a", output = "../x.png" } }, { allow_outside_output_dir = true }))
+      assert(problems_of{ allow_outside_output_dir = true, entries = { { prompt = "a", output = "../x.png" } } })
+      local _, problem = problems_of{ allow_outside_output_dir = "yes", entries = { { prompt = "a", output = "x.png" } } }
+      assert.matches("allow_outside_output_dir", problem, 1, true)
+    end)
+
+    it("gptimage run refuses a colliding or escaping manifest with exit 2 before any request", function()
+      util.write(dir .. "/m.json", cjson.encode{ { prompt = "coins", n = 2, output = "coin.png" },
+                                                 { prompt = "one coin", output = "coin-1.png" } })
+      local r = command{ "run", "m.json" }
+      assert.equals(2, r.code, r.stderr)
+      assert.matches("entry 2 (coin-1.png)", r.stderr, 1, true)
+      assert.matches("entry 1 (coin.png)", r.stderr, 1, true)
+      util.write(dir .. "/m.json", cjson.encode{ { prompt = "a", output = "../escape.png" } })
+      r = command{ "run", "m.json" }
+      assert.equals(2, r.code, r.stderr)
+      assert.same({}, srv:requests())
+      r = command{ "run", "m.json", "--allow-outside-output-dir", "--dry-run" }
+      assert.equals(0, r.code, r.stderr)
     end)
   end)
 end)

@@ -11,6 +11,7 @@
 #include "json.h"
 #include "cost.h"
 #include "b64sink.h"
+#include "savepath.h"
 
 static const char DEFAULT_CLIENT_KEY[] = "gptimage.default_client";
 
@@ -70,6 +71,26 @@ static int module_b64decode(lua_State *L) {
   return 1;
 }
 
+/* gptimage.save_path(template, index, count [, output_format]) -> path : the
+ * name image `index` of `count` is saved under, for Lua code that must know
+ * it before the call (collision checks, dependencies, Batch API output). */
+static int module_save_path(lua_State *L) {
+  const char *tmpl = luaL_checkstring(L, 1);
+  lua_Integer index = luaL_checkinteger(L, 2), count = luaL_checkinteger(L, 3);
+  const char *format = luaL_optstring(L, 4, NULL);
+  const char *ext = gi_savepath_ext(format);
+  /* each "{i}" grows to at most 6 digits, each "{ext}" to the extension */
+  size_t cap = (strlen(tmpl) + 1) * (strlen(ext) + 6) + 16;
+  char *out;
+  if (index < 1 || count < 1 || index > count || count > 100000)
+    return luaL_error(L, "gptimage.save_path: index must be 1..count and count at most 100000");
+  out = (char *)lua_newuserdata(L, cap); /* collected, whatever raises */
+  if (gi_savepath(tmpl, (unsigned)index, (unsigned)count, ext, out, cap) != 0)
+    return luaL_error(L, "gptimage.save_path: template too long");
+  lua_pushstring(L, out);
+  return 1;
+}
+
 static const luaL_Reg MODULE_FUNCTIONS[] = {
   {"new", gi_client_new},
   {"generate", module_generate},
@@ -77,6 +98,7 @@ static const luaL_Reg MODULE_FUNCTIONS[] = {
   {"variation", module_variation},
   {"estimate", gi_cost_estimate},
   {"b64decode", module_b64decode},
+  {"save_path", module_save_path},
   {NULL, NULL}
 };
 

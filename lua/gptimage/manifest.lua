@@ -12,7 +12,10 @@
 -- `inputs` (also `image`, `images`, `input`), `mask`, `output` (or `out`)
 -- and `custom_id`. Keys starting with "_" and `comment` are ignored.
 -- Relative input, mask and output paths are relative to the manifest's
--- folder (outputs to `output_dir` when given).
+-- folder (outputs to `output_dir` when given). An output may not leave that
+-- folder (an absolute path, or ".." above it) unless the manifest says
+-- "allow_outside_output_dir": true (or the caller passes that option). No two
+-- entries may write one file, counting numbered images and sidecar records.
 
 local cjson = require "cjson"
 local cache = require "gptimage.cache"
@@ -35,7 +38,8 @@ local PIPELINE_FIELDS = {
   custom_id = "string", comment = "any",
 }
 
-local TOP_FIELDS = { defaults = true, entries = true, output_dir = true, comment = true }
+local TOP_FIELDS = { defaults = true, entries = true, output_dir = true, comment = true,
+                     allow_outside_output_dir = true }
 
 local OPS = { generate = true, edit = true, variation = true }
 
@@ -184,6 +188,55 @@ local function image_list(value)
   return list
 end
 
+-- n as the module will number the images by, or 1 when it is not a
+-- count the API takes (validation reports it).
+local function image_count(options)
+  local n = options.n
+  if type(n) == "number" and n >= 1 and n <= 100 and n == math.floor(n) then
+    return n
+  end
+  return 1
+end
+
+--- Every file an entry writes, each { path =, what = }: its images, named
+-- as the module names them, and its sidecar record.
+function manifest.output_files(entry)
+  local gptimage = require "gptimage"
+  local count = image_count(entry.options)
+  local files = {}
+  for i = 1, count do
+    files[i] = { path = gptimage.save_path(entry.output, i, count, entry.options.output_format),
+                 what = count > 1 and ("image " .. i) or "image" }
+  end
+  files[#files + 1] = { path = cache.sidecar_path(entry.output), what = "record" }
+  return files
+end
+
+-- An output path (as written in the manifest) that leaves the folder it is
+-- relative to: absolute, or with ".." above its start.
+local function leaves_folder(label)
+  return cache.is_absolute(label) or cache.normalize(label):match("^%.%.$") ~= nil
+    or cache.normalize(label):match("^%.%./") ~= nil
+end
+
+-- Problems for every file written by two entries (or twice by one).
+local function collisions(entries, problems)
+  local writer = {}
+  for _, entry in ipairs(entries) do
+    for _, file in ipairs(manifest.output_files(entry)) do
+      local path = cache.normalize(file.path)
+      local other = writer[path]
+      if other then
+        problems[#problems + 1] = string.format("entry %d (%s): its %s '%s' is also %s of entry %d (%s)",
+          entry.index, entry.label, file.what, path, other.file.what == "record" and "the record"
+          or ("the " .. other.file.what), other.entry.index, other.entry.label)
+      else
+        writer[path] = { entry = entry, file = file }
+      end
+    end
+  end
+end
+
 --- Turns a decoded manifest value into the normalized form:
 --   { path, dir, output_dir, entries = { entry, ... } }
 -- entry = { index, op, options (API options), inputs (paths), mask,
@@ -197,6 +250,7 @@ function manifest.normalize(value, opts)
   local problems = {}
   local base = opts.dir or "."
   local raw_entries, raw_defaults, output_dir
+  local allow_outside = opts.allow_outside_output_dir == true
   if type(value) ~= "table" then
     return nil, { "the manifest must be a list of entries or an object with \"entries\"" }
   end
@@ -218,6 +272,13 @@ function manifest.normalize(value, opts)
     if output_dir ~= nil and type(output_dir) ~= "string" then
       problems[#problems + 1] = "manifest: 'output_dir' must be a path"
       output_dir = nil
+    end
+    if value.allow_outside_output_dir ~= nil and value.allow_outside_output_dir ~= cjson.null then
+      if type(value.allow_outside_output_dir) ~= "boolean" then
+        problems[#problems + 1] = "manifest: 'allow_outside_output_dir' must be true or false"
+      elseif value.allow_outside_output_dir then
+        allow_outside = true
+      end
     end
     if raw_defaults == cjson.null then
       raw_defaults = nil
@@ -304,6 +365,11 @@ function manifest.normalize(value, opts)
       else
         by_output[output] = index
       end
+      if type(label) == "string" and leaves_folder(label) and not allow_outside then
+        problems[#problems + 1] = string.format("%s: output '%s' is outside the output folder '%s'; set "
+          .. "\"allow_outside_output_dir\": true in the manifest (or pass --allow-outside-output-dir) to "
+          .. "write there", where, label, output_base)
+      end
       local resolved_inputs = {}
       for i, path in ipairs(inputs or {}) do
         resolved_inputs[i] = cache.normalize(cache.join(base, path))
@@ -319,6 +385,9 @@ function manifest.normalize(value, opts)
         custom_id = own.custom_id or label,
       }
     end
+  end
+  if #problems == 0 then
+    collisions(entries, problems)
   end
   if #problems > 0 then
     return nil, problems
@@ -391,7 +460,8 @@ function manifest.load(path, opts)
     end
     value = decoded
   end
-  local normalize_opts = { dir = cache.dirname(path), defaults = opts.defaults, output_dir = opts.output_dir }
+  local normalize_opts = { dir = cache.dirname(path), defaults = opts.defaults, output_dir = opts.output_dir,
+                           allow_outside_output_dir = opts.allow_outside_output_dir }
   local result, problems = manifest.normalize(value, normalize_opts)
   if not result then
     local limit = 20

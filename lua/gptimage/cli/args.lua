@@ -90,6 +90,8 @@ local RUN_OPTIONS = {
   option({ "--batch" }, "batch", nil, "flag", "send generate entries through the Batch API (half price, within 24 h)"),
   option({ "-o", "--output-dir" }, "output", "DIR", "string",
     "write outputs under DIR instead of the manifest's folder"),
+  option({ "--allow-outside-output-dir" }, "allow_outside_output_dir", nil, "flag",
+    "let outputs be absolute or go above the output folder with .."),
 }
 
 local COLLECT_OPTIONS = {
@@ -310,7 +312,10 @@ Manifest (JSON, or a Lua file that returns the same table):
   there are inputs and a prompt, variation when there are inputs and no
   prompt); custom_id (for the Batch API; default the output). Keys starting
   with "_" and "comment" are ignored. Relative paths are relative to the
-  manifest's folder; outputs go under output_dir (or -o DIR) when given.
+  manifest's folder; outputs go under output_dir (or -o DIR) when given,
+  and may not leave it (an absolute path, or .. above it) unless the
+  manifest says "allow_outside_output_dir": true or the flag is given. No two
+  entries may write one file (numbered images and records included).
   An entry without output is saved as NNN-<prompt words>.png.
 
 Re-runs: each output gets a record <output>.json (request hash, model,

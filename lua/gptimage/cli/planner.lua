@@ -10,6 +10,7 @@
 
 local cache = require "gptimage.cache"
 local batchapi = require "gptimage.batchapi"
+local manifest = require "gptimage.manifest"
 local common = require "gptimage.cli.common"
 
 local planner = {}
@@ -98,11 +99,9 @@ local function link_dependencies(m)
   local producers = {}
   for _, entry in ipairs(m.entries) do
     producers[entry.output] = entry
-    local count = entry.options.n or 1
-    if count > 1 then
-      local stem, ext = entry.output:match("^(.*)(%.[^./]*)$")
-      for i = 1, count do
-        producers[stem and (stem .. "-" .. i .. ext) or (entry.output .. "-" .. i)] = entry
+    for _, file in ipairs(manifest.output_files(entry)) do
+      if file.what ~= "record" then
+        producers[cache.normalize(file.path)] = entry
       end
     end
   end

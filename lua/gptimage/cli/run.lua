@@ -44,7 +44,8 @@ local function run_manifest(values, positional, gptimage)
   if values.budget and values.budget < 0 then
     usage_error("--budget must be a positive number of dollars")
   end
-  local m, problem = manifest.load(path, { defaults = image_defaults(values), output_dir = values.output })
+  local m, problem = manifest.load(path, { defaults = image_defaults(values), output_dir = values.output,
+    allow_outside_output_dir = values.allow_outside_output_dir })
   if not m then
     usage_error(problem)
   end
