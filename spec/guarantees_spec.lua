@@ -116,6 +116,35 @@ describe("guarantees under attack", function()
     end)
   end)
 
+  describe("the drive loop", function()
+    it("a prices table whose lookup raises leaves no job running and the client closable", function()
+      local raising = setmetatable({}, { __index = function() error("prices exploded") end })
+      local c = gptimage.new{ api_key = KEY, base_url = srv.base_url, max_retries = 0,
+                              prices = { ["gpt-image-1"] = raising, other = raising } }
+      -- prices are read as data: the caller's metamethods never run inside the drive loop
+      local res = assert(c:generate{ prompt = "a" })
+      assert.is_table(res.images[1])
+      local job = c:start("generate", { prompt = "b" })
+      assert(job:wait(10))
+      assert.equals("done", job:status())
+      assert.is_true(pcall(c.close, c))
+    end)
+
+    it("an error raised inside the drive loop brings the nesting count back down", function()
+      local c = gptimage.new{ api_key = KEY, base_url = srv.base_url, max_retries = 0 }
+      local job = c:start("generate", { prompt = "a", on_done = function() error("callback exploded") end })
+      local ok, msg = pcall(job.wait, job, 10)
+      assert.is_false(ok)
+      assert.matches("callback exploded", tostring(msg), 1, true)
+      -- a raise from below the loop (not a callback) must restore the count too
+      local c2 = gptimage.new{ api_key = KEY, base_url = srv.base_url, max_retries = 0,
+                               prices = setmetatable({}, { __index = function() error("prices exploded") end }) }
+      pcall(c2.generate, c2, { prompt = "b" })
+      assert.is_true(pcall(c.close, c))
+      assert.is_true(pcall(c2.close, c2), "the client must close after an error raised in its drive loop")
+    end)
+  end)
+
   -- Runs the gptimage command in dir against the fake server.
   local function command(args)
     local parts = { "cd", q(dir), "&&", "env", "OPENAI_API_KEY=" .. q(KEY), "OPENAI_BASE_URL=" .. q(srv.base_url),

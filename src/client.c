@@ -239,6 +239,22 @@ static void strip_slashes(char *s) {
   while (n > 0 && s[n - 1] == '/') s[--n] = '\0';
 }
 
+/* Pushes a copy of the table at idx read without metamethods, nested tables
+ * copied too: prices are read while jobs finish, where no caller code may
+ * run (a raising __index there would strand the job). */
+static void push_raw_copy(lua_State *L, int idx, int depth) {
+  if (depth > 8) luaL_error(L, "gptimage.new: 'prices' is nested too deeply");
+  lua_newtable(L);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pushvalue(L, -2);
+    if (lua_istable(L, -2)) push_raw_copy(L, lua_gettop(L) - 1, depth + 1);
+    else lua_pushvalue(L, -2);
+    lua_rawset(L, -5);
+    lua_pop(L, 1);
+  }
+}
+
 int gi_client_new(lua_State *L) {
   gi_client *c;
   int opts = 0;
@@ -259,6 +275,10 @@ int gi_client_new(lua_State *L) {
     lua_getfield(L, opts, "prices");
     if (!lua_isnil(L, -1) && !lua_istable(L, -1))
       luaL_error(L, "gptimage.new: 'prices' must be a table");
+    if (lua_istable(L, -1)) {
+      push_raw_copy(L, lua_gettop(L), 0);
+      lua_remove(L, -2);
+    }
     lua_setfield(L, -2, "prices");
   }
   gi_setuservalue(L, -2);
@@ -456,30 +476,39 @@ void gi_client_sleep(gi_client *c, double max_seconds) {
   curl_multi_poll(c->multi, NULL, 0, (int)(wait * 1000.0 + 0.999), &numfds);
 }
 
-void gi_client_drive(lua_State *L, int client_idx) {
-  gi_client *c = gi_client_check(L, client_idx);
-  int running = 0, failed;
+/* The round itself, called protected with the client at index 1. */
+static int drive_round(lua_State *L) {
+  gi_client *c = (gi_client *)lua_touserdata(L, 1);
+  int running = 0;
   CURLMsg *msg;
   int left;
-  client_idx = lua_absindex(L, client_idx);
-  if (c->multi == NULL) return; /* no job was ever started */
-  if (c->driving > 16) luaL_error(L, "gptimage: callbacks nested too deeply");
-  c->driving++;
   gi_job_start_due_retries(L, c, gi_now());
-  if (curl_multi_perform(c->multi, &running) != CURLM_OK) {
-    c->driving--;
-    luaL_error(L, "gptimage: curl_multi_perform failed");
-  }
+  if (curl_multi_perform(c->multi, &running) != CURLM_OK) luaL_error(L, "gptimage: curl_multi_perform failed");
   while ((msg = curl_multi_info_read(c->multi, &left)) != NULL) {
     gi_job *job = NULL;
     if (msg->msg != CURLMSG_DONE) continue;
     if (curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&job) != CURLE_OK || !job)
       continue;
-    gi_job_transfer_done(L, client_idx, job, msg->data.result);
+    gi_job_transfer_done(L, 1, job, msg->data.result);
   }
-  failed = gi_job_deliver(L, client_idx);
+  if (gi_job_deliver(L, 1)) lua_error(L);
+  return 0;
+}
+
+void gi_client_drive(lua_State *L, int client_idx) {
+  gi_client *c = gi_client_check(L, client_idx);
+  int status;
+  client_idx = lua_absindex(L, client_idx);
+  if (c->multi == NULL) return; /* no job was ever started */
+  if (c->driving > 16) luaL_error(L, "gptimage: callbacks nested too deeply");
+  /* whatever raises inside the round (a callback's error, a caller's table
+   * whose metamethod raises, memory), the depth count comes back down */
+  c->driving++;
+  lua_pushcfunction(L, drive_round);
+  lua_pushvalue(L, client_idx);
+  status = lua_pcall(L, 1, 0, 0);
   c->driving--;
-  if (failed) lua_error(L);
+  if (status != 0) lua_error(L);
 }
 
 static int client_poll(lua_State *L) {
