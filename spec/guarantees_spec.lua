@@ -220,4 +220,121 @@ describe("guarantees under attack", function()
       assert.equals(0, r.code, r.stderr)
     end)
   end)
+
+  describe("the Batch API helper", function()
+    local PNG_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+
+    local function ok_line(custom_id, images)
+      local data = {}
+      for i = 1, images or 1 do data[i] = { b64_json = PNG_B64, revised_prompt = "r" .. i } end
+      return cjson.encode{ id = "batch_req_1", custom_id = custom_id, error = cjson.null,
+        response = { status_code = 200, request_id = "req_1", body = { created = 1, data = data } } }
+    end
+
+    -- The batch batch_h, completed, whose output file holds `lines`.
+    local function serve_batch(lines, batch)
+      batch = batch or { id = "batch_h", object = "batch", status = "completed", output_file_id = "file-out" }
+      srv:fault{ { action = "status", status = 200, path = "/batches/batch_h", body = batch, times = -1 },
+                 { action = "status", status = 200, path = "/files/file-out/content", times = -1,
+                   content_type = "application/octet-stream", body = table.concat(lines, "\n") .. "\n" } }
+    end
+
+    it("a custom_id answered twice writes one file and reports the second as an error", function()
+      serve_batch{ ok_line("dup"), ok_line("dup"), ok_line("other") }
+      local results = assert(client:batch_collect("batch_h", { dir = dir }))
+      assert.equals(3, #results)
+      local ok, failed = 0, {}
+      for _, r in ipairs(results) do
+        if r.res then ok = ok + 1 else failed[#failed + 1] = r end
+      end
+      assert.equals(2, ok)
+      assert.equals(1, #failed)
+      assert.equals("dup", failed[1].custom_id)
+      assert.matches("twice", failed[1].err.message)
+    end)
+
+    it("two custom_ids whose files would collide never overwrite each other", function()
+      serve_batch{ ok_line("a b"), ok_line("a_b") }
+      local results = assert(client:batch_collect("batch_h", { dir = dir }))
+      assert.equals(2, #results)
+      assert.is_table(results[1].res)
+      assert.is_nil(results[2].res)
+      assert.equals("io", results[2].err.kind)
+    end)
+
+    it("a hostile output_file_id is nil, err, never a raise", function()
+      for _, id in ipairs{ "../../etc/passwd", "file-1?x=1", "a/b", "" } do
+        srv:reset()
+        serve_batch({}, { id = "batch_h", status = "completed", output_file_id = id })
+        local ok, results, err = pcall(client.batch_collect, client, "batch_h", { dir = dir })
+        assert.is_true(ok, "batch_collect raised for output_file_id " .. id .. ": " .. tostring(results))
+        assert.is_nil(results)
+        assert.equals("decode", err.kind)
+      end
+    end)
+
+    it("a line with invalid base64 reports its output path with the extension resolved", function()
+      local line = ok_line("bad"):gsub("iVBOR", "iV*OR")
+      serve_batch{ line }
+      local results = assert(client:batch_collect("batch_h", { dir = dir }))
+      assert.equals("decode", results[1].err.kind)
+      assert.not_matches("{ext}", results[1].output, 1, true)
+      assert.matches("%.png$", results[1].output)
+    end)
+
+    it("fewer images than the entry asked for are kept but the entry is an error", function()
+      local state = { id = "batch_h", entries = { { custom_id = "coins", n = 3, output = dir .. "/coin.png" } } }
+      serve_batch{ ok_line("coins", 2) }
+      local results = assert(client:batch_collect("batch_h", { state = state }))
+      assert.equals("decode", results[1].err.kind)
+      assert.equals(2, #results[1].res.images)
+      assert.is_true(util.exists(dir .. "/coin-1.png"))
+      assert.is_false(util.exists(dir .. "/coin.png.json"), "no record for an entry that was not built")
+    end)
+
+    it("masks the API key in every message, code and field the server echoes", function()
+      local echoed = cjson.encode{ id = "batch_req_2", custom_id = "k", response = cjson.null,
+                                   error = { code = KEY, message = "bad key " .. KEY } }
+      local failing = cjson.encode{ id = "batch_req_3", custom_id = "k2", error = cjson.null,
+        response = { status_code = 401, request_id = KEY, body = { error = { message = KEY, code = KEY,
+                                                                             type = KEY, param = KEY } } } }
+      local line = ok_line("k3"):gsub('"r1"', cjson.encode("said " .. KEY))
+      serve_batch({ echoed, failing, line },
+        { id = "batch_h", status = "completed", output_file_id = "file-out", metadata = { note = KEY } })
+      local results, batch = assert(client:batch_collect("batch_h", { dir = dir }))
+      local seen = {}
+      local function walk(v, path)
+        if type(v) == "string" then
+          assert.is_nil(v:find(KEY, 1, true), "the key is in " .. path)
+        elseif type(v) == "table" and not seen[v] then
+          seen[v] = true
+          for k, item in pairs(v) do walk(item, path .. "." .. tostring(k)) end
+        end
+      end
+      walk(results, "results")
+      walk(batch, "batch")
+      for _, r in ipairs(results) do
+        if r.err then assert.is_nil(tostring(r.err):find(KEY, 1, true)) end
+      end
+      local record = util.read(dir .. "/k3.png.json")
+      assert.is_string(record)
+      assert.is_nil(record:find(KEY, 1, true), "the key is in the sidecar record")
+      srv:reset()
+      srv:fault{ action = "status", status = 200, path = "/batches/batch_f", times = -1,
+                 body = { id = "batch_f", status = "failed", errors = { data = { { code = KEY, message = KEY } } } } }
+      local _, err = client:batch_collect("batch_f", { dir = dir })
+      assert.is_nil(tostring(err):find(KEY, 1, true))
+      walk(err, "err")
+    end)
+
+    it("client:redact masks the key in strings and nested tables, and leaves the rest", function()
+      assert.equals("a [redacted] b", client:redact("a " .. KEY .. " b"))
+      assert.equals("cut [redacted]", client:redact("cut " .. KEY:sub(1, 12)))
+      local t = client:redact{ x = { KEY, 3, true }, [KEY] = "k" }
+      assert.same({ x = { "[redacted]", 3, true }, ["[redacted]"] = "k" }, t)
+      assert.equals(42, client:redact(42))
+      local big = ("x"):rep(5000000)
+      assert.equals(big, client:redact(big))
+    end)
+  end)
 end)

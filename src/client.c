@@ -518,6 +518,16 @@ static int client_poll(lua_State *L) {
   return 1;
 }
 
+/* client:redact(value) -> value with this client's API key masked in every
+ * string (a deep copy for tables): for what the Lua helpers read from the
+ * server outside the module's own results. */
+static int client_redact(lua_State *L) {
+  gi_client *c = gi_client_check(L, 1);
+  luaL_checkany(L, 2);
+  gi_redact_value(L, 2, c->api_key);
+  return 1;
+}
+
 static int client_generate(lua_State *L) { return gi_job_call(L, "generate"); }
 static int client_edit(lua_State *L) { return gi_job_call(L, "edit"); }
 static int client_variation(lua_State *L) { return gi_job_call(L, "variation"); }
@@ -550,6 +560,7 @@ static const luaL_Reg CLIENT_METHODS[] = {
   {"batch_submit", client_batch_submit},
   {"batch_status", client_batch_status},
   {"batch_collect", client_batch_collect},
+  {"redact", client_redact},
   {"close", client_close},
   {NULL, NULL}
 };

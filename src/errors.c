@@ -1,32 +1,81 @@
 /* errors: error tables and their __tostring (see errors.h). */
+#define _GNU_SOURCE /* memmem */
 #include <string.h>
 #include "errors.h"
+
+/* The first place at or after s where the whole secret starts, or where a
+ * tail of 4 or more bytes is the start of it (a text cut short, as an excerpt
+ * is, may end in the first part of the key); NULL when neither. */
+static const char *find_secret(const char *s, size_t len, const char *secret, size_t slen, size_t *match) {
+  const char *whole = (const char *)memmem(s, len, secret, slen);
+  size_t i = whole ? (size_t)(whole - s) : len;
+  size_t start = len > slen - 1 ? len - (slen - 1) : 0;
+  for (; start + 4 <= len && start < i; start++) {
+    if (memcmp(s + start, secret, len - start) == 0) {
+      *match = len - start;
+      return s + start;
+    }
+  }
+  *match = slen;
+  return whole;
+}
+
+int gi_redact_needed(const char *s, size_t len, const char *secret) {
+  size_t slen = secret ? strlen(secret) : 0, match;
+  return slen >= 8 && find_secret(s, len, secret, slen, &match) != NULL;
+}
 
 void gi_redact_push(lua_State *L, const char *s, size_t len, const char *secret) {
   size_t slen = secret ? strlen(secret) : 0;
   luaL_Buffer b;
-  size_t i = 0;
   /* Keys shorter than this would mask ordinary words; real keys are long. */
-  if (slen < 8) {
+  if (!gi_redact_needed(s, len, secret)) {
     lua_pushlstring(L, s, len);
     return;
   }
   luaL_buffinit(L, &b);
-  while (i < len) {
-    size_t left = len - i;
-    if (left >= slen && memcmp(s + i, secret, slen) == 0) {
-      luaL_addstring(&b, "[redacted]");
-      i += slen;
-    } else if (left < slen && left >= 4 && memcmp(s + i, secret, left) == 0) {
-      /* a text cut short (an excerpt) may end in the first part of the key */
-      luaL_addstring(&b, "[redacted]");
-      i = len;
-    } else {
-      luaL_addchar(&b, s[i]);
-      i++;
-    }
+  while (len > 0) {
+    size_t match;
+    const char *at = find_secret(s, len, secret, slen, &match);
+    if (at == NULL) break;
+    luaL_addlstring(&b, s, (size_t)(at - s));
+    luaL_addstring(&b, "[redacted]");
+    len -= (size_t)(at - s) + match;
+    s = at + match;
   }
+  luaL_addlstring(&b, s, len);
   luaL_pushresult(&b);
+}
+
+/* The deep copy of the value at idx with secret masked in every string (keys
+ * too); strings without it are the same strings, other values as they are. */
+static void redact_value(lua_State *L, int idx, const char *secret, int depth) {
+  idx = lua_absindex(L, idx);
+  if (lua_type(L, idx) == LUA_TSTRING) {
+    size_t len;
+    const char *s = lua_tolstring(L, idx, &len);
+    if (gi_redact_needed(s, len, secret)) gi_redact_push(L, s, len, secret);
+    else lua_pushvalue(L, idx);
+    return;
+  }
+  if (lua_type(L, idx) != LUA_TTABLE || depth > 100) {
+    lua_pushvalue(L, idx);
+    return;
+  }
+  lua_newtable(L);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    redact_value(L, -2, secret, depth + 1);
+    redact_value(L, -2, secret, depth + 1);
+    lua_rawset(L, -5);
+    lua_pop(L, 1);
+  }
+  if (lua_getmetatable(L, idx)) lua_setmetatable(L, -2); /* cjson's array marker, an Error */
+}
+
+void gi_redact_value(lua_State *L, int idx, const char *secret) {
+  luaL_checkstack(L, 20, "gptimage: value nested too deeply");
+  redact_value(L, idx, secret, 0);
 }
 
 static void set_string(lua_State *L, const char *field, const char *value, const char *secret) {

@@ -24,7 +24,14 @@ typedef struct gi_error {
 void gi_errors_open(lua_State *L);
 /* Pushes a new error table; secret (may be NULL) is scrubbed from every string. */
 void gi_error_push(lua_State *L, const gi_error *e, const char *secret);
-/* Pushes s with every occurrence of secret replaced by a mask. */
+/* Pushes s with every occurrence of secret replaced by a mask (and a tail
+ * that is the start of it: texts cut short).  Secrets under 8 bytes are not
+ * masked: they would mask ordinary words. */
 void gi_redact_push(lua_State *L, const char *s, size_t len, const char *secret);
+/* Whether gi_redact_push would change s. */
+int gi_redact_needed(const char *s, size_t len, const char *secret);
+/* Pushes a deep copy of the value at idx (tables keep their metatables) with
+ * secret masked in every string, keys and values; other values as they are. */
+void gi_redact_value(lua_State *L, int idx, const char *secret);
 
 #endif

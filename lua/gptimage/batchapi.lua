@@ -61,6 +61,12 @@ local function check_id(fn, id)
   end
 end
 
+-- A file id from the server goes into a request path: letters, digits, '_'
+-- and '-' only, or the answer is not one we can use.
+local function is_plain_id(id)
+  return type(id) == "string" and id:match("^[%w_%-]+$") ~= nil
+end
+
 local function check_options(fn, opts, known)
   if opts == nil then
     return {}
@@ -284,7 +290,7 @@ function batchapi.submit(client, list, opts)
   if not created then
     return nil, err
   end
-  local batch = cache.strip_nulls(created.json)
+  local batch = cache.strip_nulls(client:redact(created.json))
   if type(batch) ~= "table" or type(batch.id) ~= "string" then
     return nil, new_error{ kind = "decode", message = "the batch was created without an id",
                            request_id = created.request_id }
@@ -316,7 +322,7 @@ function batchapi.status(client, id)
   if not res then
     return nil, err
   end
-  local batch = cache.strip_nulls(res.json)
+  local batch = cache.strip_nulls(client:redact(res.json))
   if type(batch) ~= "table" or type(batch.status) ~= "string" then
     return nil, new_error{ kind = "decode", message = "the batch answer has no status", request_id = res.request_id }
   end
@@ -329,7 +335,7 @@ function batchapi.cancel(client, id)
   if not res then
     return nil, err
   end
-  return cache.strip_nulls(res.json)
+  return cache.strip_nulls(client:redact(res.json))
 end
 
 ------------------------------------------------------------------------
@@ -374,6 +380,15 @@ local function wait_until_done(client, id, opts)
   end
 end
 
+local function sniff_extension_of_format(output_format)
+  if output_format == "jpeg" then
+    return "jpg"
+  elseif output_format == "webp" then
+    return "webp"
+  end
+  return "png"
+end
+
 local function sniff_extension(bytes)
   if bytes:sub(1, 8) == "\137PNG\r\n\26\n" then
     return "png"
@@ -385,21 +400,9 @@ local function sniff_extension(bytes)
   return "png"
 end
 
--- The path of image i of n, as the module names them: {i} and {ext} in
--- the template, else -i before the extension when there are several.
+-- The path of image i of n, as the module names them.
 local function numbered_path(template, i, count, extension)
-  local path = template:gsub("{ext}", extension)
-  if path:find("{i}", 1, true) then
-    return (path:gsub("{i}", tostring(i)))
-  end
-  if count == 1 then
-    return path
-  end
-  local stem, ext = path:match("^(.*)(%.[^./]*)$")
-  if not stem then
-    return path .. "-" .. i
-  end
-  return stem .. "-" .. i .. ext
+  return require("gptimage").save_path(template, i, count, extension == "jpg" and "jpeg" or extension)
 end
 
 --- A relative file name made from a custom_id: no absolute paths, no "..".
@@ -476,7 +479,9 @@ end
 
 -- One line of an output or error file -> a result { custom_id, output, res | err }.
 local function collect_line(line, number, ctx)
-  local record = cache.json_decode(line)
+  -- what the server sent may echo the API key: masked before it reaches a
+  -- result, a record or a message
+  local record = ctx.redact(cache.json_decode(line))
   if type(record) ~= "table" then
     return line_error(nil, nil, { kind = "decode",
       message = string.format("line %d of the batch output is not JSON", number) })
@@ -491,20 +496,23 @@ local function collect_line(line, number, ctx)
   elseif custom_id then
     template = cache.join(ctx.dir, batchapi.safe_name(custom_id))
   end
+  -- where a failed line would have gone: the template with the extension
+  -- the request asked for
+  local expected = template and (template:gsub("{ext}", sniff_extension_of_format(info.output_format)))
   local response = type(record.response) == "table" and record.response or nil
   if record.error then
     local e = type(record.error) == "table" and record.error or {}
-    return line_error(custom_id, template, { kind = "api", code = e.code,
+    return line_error(custom_id, expected, { kind = "api", code = e.code,
       message = tostring(e.message or "the request failed") })
   end
   if not response then
-    return line_error(custom_id, template, { kind = "decode",
+    return line_error(custom_id, expected, { kind = "decode",
       message = "the line has neither a response nor an error" })
   end
   local body = type(response.body) == "table" and response.body or {}
   if response.status_code ~= 200 then
     local e = type(body.error) == "table" and body.error or {}
-    return line_error(custom_id, template, {
+    return line_error(custom_id, expected, {
       kind = "api", status = response.status_code, code = e.code, type = e.type, param = e.param,
       message = tostring(e.message or ("the request answered status " .. tostring(response.status_code))),
       request_id = response.request_id,
@@ -515,31 +523,56 @@ local function collect_line(line, number, ctx)
   end
   local data = type(body.data) == "table" and body.data or {}
   if #data == 0 then
-    return line_error(custom_id, template, { kind = "decode", message = "the answer holds no image",
+    return line_error(custom_id, expected, { kind = "decode", message = "the answer holds no image",
       request_id = response.request_id })
   end
   local decoded = {}
   for i, item in ipairs(data) do
     if type(item) ~= "table" or type(item.b64_json) ~= "string" then
-      return line_error(custom_id, template, { kind = "decode", request_id = response.request_id,
+      return line_error(custom_id, expected, { kind = "decode", request_id = response.request_id,
         message = string.format("image %d has no b64_json", i) })
     end
     local gptimage = require "gptimage"
     local bytes, err = gptimage.b64decode(item.b64_json)
     if not bytes then
-      return line_error(custom_id, template, { kind = "decode", request_id = response.request_id,
+      return line_error(custom_id, expected, { kind = "decode", request_id = response.request_id,
         message = string.format("image %d: %s", i, tostring(err and err.message or err)) })
     end
     decoded[i] = bytes
   end
+  if ctx.answered[custom_id] then
+    return line_error(custom_id, expected, { kind = "decode", request_id = response.request_id,
+      message = string.format("custom_id '%s' was answered twice in the batch output (line %d and line %d); "
+        .. "the first answer was kept, this one was not saved", custom_id, ctx.answered[custom_id], number) })
+  end
+  ctx.answered[custom_id] = number
+  local paths = {}
+  for i, bytes in ipairs(decoded) do
+    paths[i] = numbered_path(template, i, #decoded, sniff_extension(bytes))
+    local other = ctx.written[cache.normalize(paths[i])]
+    if other then
+      return line_error(custom_id, expected, { kind = "io", request_id = response.request_id,
+        message = string.format("image %d would be saved as '%s', which custom_id '%s' already wrote; "
+          .. "nothing of this answer was saved", i, paths[i], other) })
+    end
+  end
+  -- how many images the entry asked for, when the state says
+  local asked = info.custom_id and (tonumber(info.n) or 1) or nil
+  if asked and #decoded > asked then
+    return line_error(custom_id, expected, { kind = "decode", request_id = response.request_id,
+      message = string.format("the answer holds %d images for n = %d; none was saved", #decoded, asked) })
+  end
   local images = {}
   for i, bytes in ipairs(decoded) do
-    local path = numbered_path(template, i, #decoded, sniff_extension(bytes))
-    local ok, problem = cache.write_atomic(path, bytes)
-    if not ok then
-      return line_error(custom_id, template, { kind = "io", message = problem })
+    if asked and asked > 1 then
+      paths[i] = numbered_path(template, i, asked, sniff_extension(bytes))
     end
-    images[i] = { path = path, revised_prompt = data[i].revised_prompt }
+    local ok, problem = cache.write_atomic(paths[i], bytes)
+    if not ok then
+      return line_error(custom_id, expected, { kind = "io", message = problem })
+    end
+    ctx.written[cache.normalize(paths[i])] = custom_id
+    images[i] = { path = paths[i], revised_prompt = data[i].revised_prompt }
   end
   local output = template:gsub("{ext}", sniff_extension(decoded[1]))
   local model = info.model or body.model
@@ -548,6 +581,13 @@ local function collect_line(line, number, ctx)
     model = model, size = body.size, quality = body.quality, background = body.background,
     output_format = body.output_format, cost = batchapi.cost(model, body, #images),
   }
+  if asked and #decoded < asked then
+    -- what arrived is kept and handed back, but the entry is not built
+    local result = line_error(custom_id, output, { kind = "decode", request_id = response.request_id,
+      message = string.format("the answer holds %d images for n = %d", #decoded, asked) })
+    result.res = res
+    return result
+  end
   if ctx.sidecars then
     local ok, problem = cache.write(output, cache.record(output, res, {
       request_hash = info.request_hash, model = model, prompt = info.prompt,
@@ -606,7 +646,8 @@ function batchapi.collect(client, id, opts)
     error("batch_collect: 'state' must be a path or a record from batch_submit", 2)
   end
   local ctx = { id = id, entries = {}, outputs = opts.outputs or {}, dir = opts.dir or ".",
-                sidecars = opts.sidecars ~= false }
+                sidecars = opts.sidecars ~= false, answered = {}, written = {},
+                redact = function(value) return client:redact(value) end }
   local order = {}
   for i, entry in ipairs(record.entries or {}) do
     if type(entry) == "table" and entry.custom_id then
@@ -631,6 +672,10 @@ function batchapi.collect(client, id, opts)
 
   local results = {}
   for _, file_id in ipairs({ batch.output_file_id or false, batch.error_file_id or false }) do
+    if file_id and not is_plain_id(file_id) then
+      return nil, new_error{ kind = "decode", batch = batch,
+        message = "batch " .. id .. " names an output file id that is not a plain id: " .. tostring(file_id) }
+    end
     if file_id then
       local path
       path, err = download(client, file_id)
