@@ -70,7 +70,7 @@ describe("the Batch API from Lua", function()
     local lines = uploaded_lines(record.input_file_id)
     assert.equals(3, #lines)
     assert.same({ custom_id = "1", method = "POST", url = "/v1/images/generations",
-                  body = { prompt = "a sword", quality = "low", model = "gpt-image-1" } }, lines[1])
+                  body = { prompt = "a sword", quality = "low", model = "gpt-image-2.6-flare" } }, lines[1])
     assert.equals("bee", lines[2].custom_id)
     assert.equals(2, lines[2].body.n)
     assert.same({ prompt = "a lighthouse", model = "dall-e-3", response_format = "b64_json", seed = 3 }, lines[3].body)
@@ -170,12 +170,12 @@ describe("the Batch API from Lua", function()
     local record = read_json(dir .. "/out/sword.png.json")
     assert.equals("hash-sword", record.request_hash)
     assert.equals(batch.id, record.batch_id)
-    assert.equals("gpt-image-1", record.model)
+    assert.equals("gpt-image-2.6-flare", record.model)
     assert.equals("a sword", record.prompt)
     assert.equals(sword.res.request_id, record.request_id)
     -- half of the synchronous price of the same usage
     local usage = sword.res.usage
-    local direct = (usage.input_tokens_details.text_tokens * 5 + usage.output_tokens * 40) / 1e6
+    local direct = (usage.input_tokens_details.text_tokens * 5 + usage.output_tokens * 30) / 1e6
     assert.near(direct / 2, record.cost, 1e-12)
 
     local shield = results[2]

@@ -60,6 +60,28 @@ describe("client", function()
     assert.equals("Bearer " .. KEY, srv:last_request().headers["authorization"])
   end)
 
+  it("uses gpt-image-2.6-flare unless the client or GPTIMAGE_MODEL names another model", function()
+    assert.equals("gpt-image-2.6-flare", gptimage.default_model)
+    local out = run_lua("GPTIMAGE_MODEL= OPENAI_API_KEY=" .. KEY .. " OPENAI_BASE_URL=" .. srv.base_url, [[
+      local gptimage = require "gptimage"
+      local res, err = gptimage.generate{ prompt = "no options" }
+      print(res and res.model or tostring(err), gptimage.default_model)
+    ]])
+    assert.matches("gpt%-image%-2%.6%-flare\tgpt%-image%-2%.6%-flare", out)
+    assert.same({ prompt = "no options", model = "gpt-image-2.6-flare" }, srv:last_request().json)
+    out = run_lua("GPTIMAGE_MODEL=gpt-image-2.6-sunburst OPENAI_API_KEY=" .. KEY .. " OPENAI_BASE_URL=" .. srv.base_url, [[
+      local gptimage = require "gptimage"
+      assert(gptimage.generate{ prompt = "from env" })
+      local c = gptimage.new{ model = "gpt-image-2" }
+      assert(c:generate{ prompt = "from the client" })
+      print(gptimage.default_model)
+    ]])
+    assert.matches("^gpt%-image%-2%.6%-sunburst", out)
+    local requests = srv:requests()
+    assert.equals("gpt-image-2.6-sunburst", requests[#requests - 1].json.model)
+    assert.equals("gpt-image-2", requests[#requests].json.model)
+  end)
+
   it("never shows the key", function()
     local c = gptimage.new{ api_key = KEY, base_url = srv.base_url, max_retries = 0 }
     assert.not_matches(KEY, tostring(c))

@@ -49,7 +49,7 @@ describe("edit and variation", function()
     assert.equals("make it gold", parts_named(r, "prompt")[1].value)
     assert.equals("2", parts_named(r, "n")[1].value)
     assert.equals("low", parts_named(r, "quality")[1].value)
-    assert.equals("gpt-image-1", parts_named(r, "model")[1].value)
+    assert.equals("gpt-image-2.6-flare", parts_named(r, "model")[1].value)
   end)
 
   it("sends a list as image[] (even a list of one)", function()

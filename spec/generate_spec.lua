@@ -34,7 +34,7 @@ describe("generate", function()
     assert.equals("1024x1024", res.size)
     assert.equals("low", res.quality)
     assert.matches("^req_", res.request_id)
-    assert.equals("gpt-image-1", res.model)
+    assert.equals("gpt-image-2.6-flare", res.model)
     assert.is_number(res.cost)
   end)
 
@@ -47,7 +47,7 @@ describe("generate", function()
     assert.equals("/v1/images/generations", r.path)
     assert.equals("Bearer sk-test-key-0123456789", r.headers["authorization"])
     assert.matches("^application/json", r.headers["content-type"])
-    assert.same({ prompt = "a shield", n = 2, size = "1536x1024", quality = "high", model = "gpt-image-1",
+    assert.same({ prompt = "a shield", n = 2, size = "1536x1024", quality = "high", model = "gpt-image-2.6-flare",
                   background = "opaque", output_format = "webp", output_compression = 80,
                   moderation = "low", user = "u-1" }, r.json)
   end)
@@ -93,18 +93,20 @@ describe("generate", function()
     assert.equals(#plain.images[1].bytes, #res.images[1].bytes)
   end)
 
-  it("computes cost from usage with the gpt-image-1 prices", function()
-    local res = assert(client:generate{ prompt = "a", quality = "low" })
-    local u = res.usage
-    local text = u.input_tokens_details and u.input_tokens_details.text_tokens or u.input_tokens
-    local image = u.input_tokens_details and u.input_tokens_details.image_tokens or 0
-    local expected = (text * 5 + image * 10 + u.output_tokens * 40) / 1e6
-    assert.near(expected, res.cost, 1e-12)
+  it("computes cost from usage with each model's token prices", function()
+    for model, p in pairs{ ["gpt-image-2.6-flare"] = { 5, 8, 30 }, ["gpt-image-1"] = { 5, 10, 40 } } do
+      local res = assert(client:generate{ prompt = "a", quality = "low", model = model })
+      local u = res.usage
+      local text = u.input_tokens_details and u.input_tokens_details.text_tokens or u.input_tokens
+      local image = u.input_tokens_details and u.input_tokens_details.image_tokens or 0
+      local expected = (text * p[1] + image * p[2] + u.output_tokens * p[3]) / 1e6
+      assert.near(expected, res.cost, 1e-12)
+    end
   end)
 
   it("lets a client prices table override the built-in prices", function()
     local c = gptimage.new{ api_key = "sk-test", base_url = srv.base_url,
-                            prices = { ["gpt-image-1"] = { text_input = 0, image_input = 0, image_output = 1e6 } } }
+                            prices = { ["gpt-image-2.6-flare"] = { text_input = 0, image_input = 0, image_output = 1e6 } } }
     local res = assert(c:generate{ prompt = "a" })
     assert.equals(res.usage.output_tokens, res.cost)
     c:close()

@@ -243,7 +243,7 @@ describe("validation", function()
     it("is 1 to 10, and only 1 for dall-e-3", function()
       rejects("generate", { prompt = "a", n = 0 }, "option 'n' = 0 is not valid; use 1 to 10")
       rejects("generate", { prompt = "a", n = -3 }, "option 'n' = -3 is not valid; use 1 to 10")
-      rejects("generate", { prompt = "a", n = 11 }, "option 'n' = 11 is not valid for gpt-image-1; use 1 to 10")
+      rejects("generate", { prompt = "a", n = 11 }, "option 'n' = 11 is not valid for gpt-image-2.6-flare; use 1 to 10")
       rejects("generate", { prompt = "a", n = 2 ^ 60 }, { "option 'n' = ", "is not valid" })
       rejects("generate", { prompt = "a", n = 2, model = "dall-e-3" },
         "option 'n' = 2 is not valid for dall-e-3; it makes one image per request (n = 1)")
@@ -272,7 +272,7 @@ describe("validation", function()
         "option 'size' = '512x512' is not valid for dall-e-3; use '1024x1024', '1792x1024' or '1024x1792'")
       rejects("generate", { prompt = "a", model = "dall-e-2", size = "auto" },
         "option 'size' = 'auto' is not valid for dall-e-2; use '256x256', '512x512' or '1024x1024'")
-      rejects("generate", { prompt = "a", size = "1792x1024" },
+      rejects("generate", { prompt = "a", model = "gpt-image-1", size = "1792x1024" },
         "option 'size' = '1792x1024' is not valid for gpt-image-1; use '1024x1024', '1536x1024', '1024x1536' or 'auto'")
       for _, model in ipairs{ "gpt-image-1", "gpt-image-1-mini", "gpt-image-1.5", "chatgpt-image-latest" } do
         rejects("generate", { prompt = "a", model = model, size = "2048x1152" }, { "'2048x1152' is not valid for " .. model })
@@ -314,7 +314,7 @@ describe("validation", function()
       passes("generate", { prompt = "a", quality = "standard", model = "dall-e-2" })
       passes("edit", { prompt = "a", image = png64, quality = "standard", model = "dall-e-2" })
       rejects("generate", { prompt = "a", quality = "hd" },
-        "option 'quality' = 'hd' is not valid for gpt-image-1; use 'low', 'medium', 'high' or 'auto'")
+        "option 'quality' = 'hd' is not valid for gpt-image-2.6-flare; use 'low', 'medium', 'high' or 'auto'")
       rejects("generate", { prompt = "a", quality = "high", model = "dall-e-3" },
         "option 'quality' = 'high' is not valid for dall-e-3; use 'standard' or 'hd'")
       rejects("generate", { prompt = "a", quality = "hd", model = "dall-e-2" },
@@ -326,7 +326,7 @@ describe("validation", function()
       passes("generate", { prompt = "a", style = "natural", model = "dall-e-3" })
       rejects("generate", { prompt = "a", style = "cartoon", model = "dall-e-3" },
         "option 'style' = 'cartoon' is not valid for dall-e-3; use 'vivid' or 'natural'")
-      rejects("generate", { prompt = "a", style = "vivid" }, "option 'style' = 'vivid' is only for dall-e-3, not gpt-image-1")
+      rejects("generate", { prompt = "a", style = "vivid" }, "option 'style' = 'vivid' is only for dall-e-3, not gpt-image-2.6-flare")
       rejects("generate", { prompt = "a", style = "vivid", model = "dall-e-2" },
         "option 'style' = 'vivid' is only for dall-e-3, not dall-e-2")
     end)
@@ -368,14 +368,14 @@ describe("validation", function()
 
     it("output_format, moderation, background", function()
       for _, f in ipairs{ "png", "jpeg", "webp" } do passes("generate", { prompt = "a", output_format = f }) end
-      rejects("generate", { prompt = "a", output_format = "gif" },
-        "option 'output_format' = 'gif' is not valid for gpt-image-1; use 'png', 'jpeg' or 'webp'")
+      rejects("generate", { prompt = "a", output_format = "bmp" },
+        "option 'output_format' = 'bmp' is not valid for gpt-image-2.6-flare; use 'png', 'jpeg' or 'webp'")
       passes("generate", { prompt = "a", moderation = "low" })
       rejects("generate", { prompt = "a", moderation = "high" },
-        "option 'moderation' = 'high' is not valid for gpt-image-1; use 'low' or 'auto'")
+        "option 'moderation' = 'high' is not valid for gpt-image-2.6-flare; use 'low' or 'auto'")
       for _, b in ipairs{ "transparent", "opaque", "auto" } do passes("generate", { prompt = "a", background = b }) end
       rejects("generate", { prompt = "a", background = "white" },
-        "option 'background' = 'white' is not valid for gpt-image-1; use 'transparent', 'opaque' or 'auto'")
+        "option 'background' = 'white' is not valid for gpt-image-2.6-flare; use 'transparent', 'opaque' or 'auto'")
     end)
 
     it("a transparent background needs png or webp, and not gpt-image-2", function()
@@ -398,7 +398,7 @@ describe("validation", function()
       passes("generate", { prompt = "a", output_compression = 100, output_format = "webp" })
       passes("generate", { prompt = "a", output_compression = 100 })
       rejects("generate", { prompt = "a", output_compression = 101, output_format = "jpeg" },
-        "option 'output_compression' = 101 is not valid for gpt-image-1; use 0 to 100")
+        "option 'output_compression' = 101 is not valid for gpt-image-2.6-flare; use 0 to 100")
       rejects("generate", { prompt = "a", output_compression = -1, output_format = "jpeg" },
         "option 'output_compression' = -1 is not valid; use 0 to 100")
       rejects("generate", { prompt = "a", output_compression = 50 },
@@ -409,7 +409,7 @@ describe("validation", function()
       for p = 0, 3 do passes("generate", { prompt = "a", stream = true, partial_images = p }) end
       passes("edit", { prompt = "a", image = png64, stream = true, partial_images = 2 })
       rejects("generate", { prompt = "a", stream = true, partial_images = 4 },
-        "option 'partial_images' = 4 is not valid for gpt-image-1; use 0 to 3")
+        "option 'partial_images' = 4 is not valid for gpt-image-2.6-flare; use 0 to 3")
       rejects("generate", { prompt = "a", stream = true, partial_images = -1 },
         "option 'partial_images' = -1 is not valid; use 0 to 3")
     end)
@@ -425,7 +425,7 @@ describe("validation", function()
         end
       end
       rejects("edit", { prompt = "a", image = png64, input_fidelity = "medium" },
-        "option 'input_fidelity' = 'medium' is not valid for gpt-image-1; use 'high' or 'low'")
+        "option 'input_fidelity' = 'medium' is not valid for gpt-image-2.6-flare; use 'high' or 'low'")
     end)
   end)
 
@@ -439,7 +439,7 @@ describe("validation", function()
     it("up to 16 for GPT image models, exactly one for dall-e-2", function()
       local list = {}
       for i = 1, 17 do list[i] = png64 end
-      rejects("edit", { prompt = "a", image = list }, "option 'image' has 17 images; gpt-image-1 takes at most 16")
+      rejects("edit", { prompt = "a", image = list }, "option 'image' has 17 images; gpt-image-2.6-flare takes at most 16")
       list[17] = nil
       passes("edit", { prompt = "a", image = list })
       rejects("edit", { prompt = "a", image = { png64, png64 }, model = "dall-e-2" },
@@ -472,7 +472,7 @@ describe("validation", function()
       local ok, msg = pcall(offline.edit, offline, { prompt = "a", image = { png64, path } })
       util.rmtree(dir)
       assert.is_false(ok)
-      assert.matches("image 2 '.*big.png' must be under 50 MB for gpt%-image%-1 %(it is 52428800 bytes%)", msg)
+      assert.matches("image 2 '.*big.png' must be under 50 MB for gpt%-image%-2%.6%-flare %(it is 52428800 bytes%)", msg)
       passes("edit", { prompt = "a", image = { png64, images.jpeg{}, images.webp{} } })
     end)
 
@@ -542,10 +542,10 @@ describe("valid calls against the fake server", function()
 
   it("send only the fields given, plus the model", function()
     assert(client:generate{ prompt = "a" })
-    assert.same({ prompt = "a", model = "gpt-image-1" }, srv:last_request().json)
+    assert.same({ prompt = "a", model = "gpt-image-2.6-flare" }, srv:last_request().json)
     assert(client:generate{ prompt = "b", n = 2, size = "1536x1024", quality = "low", background = "opaque",
                             output_format = "webp", output_compression = 60, moderation = "low", user = "u1" })
-    assert.same({ prompt = "b", model = "gpt-image-1", n = 2, size = "1536x1024", quality = "low",
+    assert.same({ prompt = "b", model = "gpt-image-2.6-flare", n = 2, size = "1536x1024", quality = "low",
                   background = "opaque", output_format = "webp", output_compression = 60, moderation = "low",
                   user = "u1" }, srv:last_request().json)
   end)
@@ -564,7 +564,7 @@ describe("valid calls against the fake server", function()
 
   it("merge extra into the JSON body", function()
     assert(client:generate{ prompt = "a", extra = { future_field = { depth = 2, list = { 1, 2 } }, seed = 7 } })
-    assert.same({ prompt = "a", model = "gpt-image-1", future_field = { depth = 2, list = { 1, 2 } }, seed = 7 },
+    assert.same({ prompt = "a", model = "gpt-image-2.6-flare", future_field = { depth = 2, list = { 1, 2 } }, seed = 7 },
       srv:last_request().json)
   end)
 
@@ -573,7 +573,7 @@ describe("valid calls against the fake server", function()
                         output_format = "jpeg", output_compression = 75, input_fidelity = "high",
                         extra = { ratio = 1.25, whole = 4.0, flag = false, big = 2 ^ 40, name = "x" } })
     local fields = form(srv:last_request())
-    assert.same({ prompt = "p", model = "gpt-image-1", n = "3", stream = "true", partial_images = "0",
+    assert.same({ prompt = "p", model = "gpt-image-2.6-flare", n = "3", stream = "true", partial_images = "0",
                   output_format = "jpeg", output_compression = "75", input_fidelity = "high",
                   ratio = "1.25", whole = "4", flag = "false", big = "1099511627776", name = "x" }, fields)
   end)

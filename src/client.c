@@ -9,6 +9,7 @@
 #include "job.h"
 #include "errors.h"
 #include "hint.h"
+#include "models.h"
 #include "version.h"
 
 double gi_now(void) {
@@ -292,7 +293,7 @@ int gi_client_new(lua_State *L) {
     opt_string(L, opts, "base_url", "OPENAI_BASE_URL", &c->base_url);
     opt_string(L, opts, "organization", "OPENAI_ORG_ID", &c->organization);
     opt_string(L, opts, "project", "OPENAI_PROJECT_ID", &c->project);
-    opt_string(L, opts, "model", NULL, &c->model);
+    opt_string(L, opts, "model", "GPTIMAGE_MODEL", &c->model);
     opt_string(L, opts, "proxy", NULL, &c->proxy);
     opt_string(L, opts, "ca_file", NULL, &c->ca_file);
     c->timeout = opt_number(L, opts, "timeout", 600, 0.001);
@@ -304,6 +305,7 @@ int gi_client_new(lua_State *L) {
     opt_string(L, 0, "base_url", "OPENAI_BASE_URL", &c->base_url);
     opt_string(L, 0, "organization", "OPENAI_ORG_ID", &c->organization);
     opt_string(L, 0, "project", "OPENAI_PROJECT_ID", &c->project);
+    opt_string(L, 0, "model", "GPTIMAGE_MODEL", &c->model);
     c->timeout = 600;
     c->connect_timeout = 30;
     c->max_retries = 2;
@@ -311,7 +313,7 @@ int gi_client_new(lua_State *L) {
   }
   if (c->api_key == NULL)
     luaL_error(L, "gptimage.new: no API key: pass api_key or set OPENAI_API_KEY");
-  if (c->model == NULL && (c->model = strdup("gpt-image-1")) == NULL)
+  if (c->model == NULL && (c->model = strdup(GI_DEFAULT_MODEL)) == NULL)
     luaL_error(L, "gptimage.new: out of memory");
   if (c->base_url == NULL && (c->base_url = strdup("https://api.openai.com/v1")) == NULL)
     luaL_error(L, "gptimage.new: out of memory");

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <math.h>
 #include "cost.h"
+#include "models.h"
 
 typedef struct token_price {
   const char *model;
@@ -16,6 +17,14 @@ typedef struct token_price {
 static const token_price TOKEN_PRICES[] = {
   {"gpt-image-1", 5.0, 10.0, 40.0},
   {"gpt-image-1-mini", 2.0, 2.5, 8.0},
+  {"gpt-image-2", 5.0, 8.0, 30.0},
+  {"gpt-image-2-2026-04-21", 5.0, 8.0, 30.0},
+  {"gpt-image-2.5-sunburst", 5.0, 8.0, 30.0},
+  {"gpt-image-2.5-sunburst-2026-09-08", 5.0, 8.0, 30.0},
+  {"gpt-image-2.5-flare", 5.0, 8.0, 30.0},
+  {"gpt-image-2.5-flare-2026-09-08", 5.0, 8.0, 30.0},
+  {"gpt-image-2.6-sunburst", 5.0, 8.0, 30.0},
+  {"gpt-image-2.6-flare", 5.0, 8.0, 30.0},
   {NULL, 0, 0, 0}
 };
 
@@ -175,6 +184,17 @@ void gi_cost_push(lua_State *L, int res_idx, const char *model, const char *size
   }
 }
 
+int gi_cost_lua(lua_State *L) {
+  const char *model = luaL_checkstring(L, 1), *size, *quality;
+  luaL_checktype(L, 2, LUA_TTABLE);
+  lua_getfield(L, 2, "size");
+  size = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+  lua_getfield(L, 2, "quality");
+  quality = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+  gi_cost_push(L, 2, model, size, quality, 0);
+  return 1;
+}
+
 static const char *opt_string(lua_State *L, int idx, const char *name, const char *dflt) {
   const char *s;
   lua_getfield(L, idx, name);
@@ -194,7 +214,7 @@ int gi_cost_estimate(lua_State *L) {
   lua_Integer n = 1;
   double dollars;
   luaL_checktype(L, 1, LUA_TTABLE);
-  model = opt_string(L, 1, "model", "gpt-image-1");
+  model = opt_string(L, 1, "model", gi_model_default());
   quality = opt_string(L, 1, "quality", NULL);
   size = opt_string(L, 1, "size", NULL);
   prompt = opt_string(L, 1, "prompt", "");

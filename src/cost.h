@@ -11,6 +11,9 @@
  * table, or 0. */
 void gi_cost_push(lua_State *L, int res_idx, const char *model, const char *size,
                   const char *quality, int prices_idx);
+/* gptimage.cost(model, res) -> dollars | nil : the cost of a response
+ * (res: usage, size, quality, images) at the built-in prices. */
+int gi_cost_lua(lua_State *L);
 /* gptimage.estimate{model=, quality=, size=, n=, prompt=} -> dollars, details */
 int gi_cost_estimate(lua_State *L);
 

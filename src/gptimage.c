@@ -12,6 +12,7 @@
 #include "cost.h"
 #include "b64sink.h"
 #include "savepath.h"
+#include "models.h"
 
 static const char DEFAULT_CLIENT_KEY[] = "gptimage.default_client";
 
@@ -97,6 +98,7 @@ static const luaL_Reg MODULE_FUNCTIONS[] = {
   {"edit", module_edit},
   {"variation", module_variation},
   {"estimate", gi_cost_estimate},
+  {"cost", gi_cost_lua},
   {"b64decode", module_b64decode},
   {"save_path", module_save_path},
   {NULL, NULL}
@@ -115,6 +117,9 @@ int luaopen_gptimage(lua_State *L) {
   lua_setfield(L, -2, "version");
   lua_pushliteral(L, "gptimage " GPTIMAGE_VERSION);
   lua_setfield(L, -2, "_VERSION");
+  /* the model of calls that name none (GPTIMAGE_MODEL or the built-in one) */
+  lua_pushstring(L, gi_model_default());
+  lua_setfield(L, -2, "default_model");
   /* the metatable of every error, for the Lua parts' own errors too */
   luaL_getmetatable(L, GI_ERROR_MT);
   lua_setfield(L, -2, "Error");

@@ -1,4 +1,5 @@
 /* models: per-model rules of the Images API (see models.h). */
+#include <stdlib.h>
 #include <string.h>
 #include "models.h"
 
@@ -9,6 +10,12 @@ static const gi_model MODELS[] = {
   {"gpt-image-1.5",          GI_MODEL_GPT,    0, 1, 1},
   {"gpt-image-2",            GI_MODEL_GPT,    1, 1, 0},
   {"gpt-image-2-2026-04-21", GI_MODEL_GPT,    1, 1, 0},
+  {"gpt-image-2.5-sunburst", GI_MODEL_GPT,    1, 1, 1},
+  {"gpt-image-2.5-sunburst-2026-09-08", GI_MODEL_GPT, 1, 1, 1},
+  {"gpt-image-2.5-flare",    GI_MODEL_GPT,    1, 1, 1},
+  {"gpt-image-2.5-flare-2026-09-08", GI_MODEL_GPT, 1, 1, 1},
+  {"gpt-image-2.6-sunburst", GI_MODEL_GPT,    1, 1, 1},
+  {"gpt-image-2.6-flare",    GI_MODEL_GPT,    1, 1, 1},
   {"chatgpt-image-latest",   GI_MODEL_GPT,    0, 1, 1},
   {"dall-e-2",               GI_MODEL_DALLE2, 0, 0, 0},
   {"dall-e-3",               GI_MODEL_DALLE3, 0, 0, 0},
@@ -20,6 +27,11 @@ static const gi_model MODELS[] = {
 #define ANY_SIZE_MAX_EDGE 3840L
 #define ANY_SIZE_MAX_PIXELS (3840L * 2160L)
 #define ANY_SIZE_MAX_RATIO 3
+
+const char *gi_model_default(void) {
+  const char *env = getenv("GPTIMAGE_MODEL");
+  return env != NULL && env[0] != '\0' ? env : GI_DEFAULT_MODEL;
+}
 
 gi_model gi_model_find(const char *name) {
   int i;

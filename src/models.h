@@ -6,6 +6,10 @@
 
 #include "lua_compat.h"
 
+/* The model a call uses when neither it nor its client names one; the
+ * environment variable GPTIMAGE_MODEL overrides it (gi_model_default). */
+#define GI_DEFAULT_MODEL "gpt-image-2.6-flare"
+
 typedef enum { GI_MODEL_GPT, GI_MODEL_DALLE2, GI_MODEL_DALLE3, GI_MODEL_UNKNOWN } gi_family;
 
 typedef struct gi_model {
@@ -16,6 +20,8 @@ typedef struct gi_model {
   int transparent;         /* accepts background = "transparent" */
 } gi_model;
 
+/* GPTIMAGE_MODEL when set and not empty, else GI_DEFAULT_MODEL. */
+const char *gi_model_default(void);
 /* The model's rules; family GI_MODEL_UNKNOWN for names the module does not
  * know (and for NULL: no model named anywhere). */
 gi_model gi_model_find(const char *name);

@@ -22,7 +22,6 @@ local batchapi = {}
 
 batchapi.ENDPOINT = "/v1/images/generations"
 batchapi.MAX_LINES = 50000
-batchapi.DEFAULT_MODEL = "gpt-image-1"
 batchapi.DEFAULT_INTERVAL = 15
 -- The Batch API bills half the price of the same synchronous requests.
 batchapi.PRICE_FACTOR = 0.5
@@ -136,7 +135,7 @@ function batchapi.body(entry, default_model, where)
       options[key] = value
     end
   end
-  options.model = options.model or default_model or batchapi.DEFAULT_MODEL
+  options.model = options.model or default_model or require("gptimage").default_model
   if options.extra ~= nil and type(options.extra) ~= "table" then
     error(where .. ": 'extra' must be a table", 3)
   end
@@ -220,7 +219,7 @@ end
 -- and `custom_id`, default the entry's number) as one batch. opts:
 -- `state` (a file recording where each output goes, read by collect),
 -- `metadata`, `completion_window` ("24h"), `model` (for entries without
--- one; default gpt-image-1). Returns the batch object and its record.
+-- one; default gptimage.default_model). Returns the batch object and its record.
 function batchapi.submit(client, list, opts)
   opts = check_options("batch_submit", opts, SUBMIT_OPTIONS)
   if type(list) ~= "table" or #list == 0 then
@@ -425,52 +424,19 @@ function batchapi.safe_name(custom_id)
   return name
 end
 
-local prices_cache = {}
-
--- Prices per token of a GPT image model, read off gptimage.estimate: the
--- output price from the token table, the text price from a 4-character
--- prompt (one token). nil when the module knows no price.
-local function token_prices(model)
-  if prices_cache[model] == nil then
-    local gptimage = require "gptimage"
-    local request = { model = model, quality = "low", size = "1024x1024", prompt = "" }
-    local ok, base, details = pcall(gptimage.estimate, request)
-    request.prompt = "abcd"
-    local ok_text, with_text = pcall(gptimage.estimate, request)
-    if ok and ok_text and base and with_text and details and details.output_tokens and details.output_tokens > 0 then
-      prices_cache[model] = { image_out = base / details.output_tokens, text_in = with_text - base }
-    else
-      prices_cache[model] = false
-    end
-  end
-  return prices_cache[model] or nil
-end
-
---- The cost in dollars of a batch answer at the batch price, or nil.
+--- The cost in dollars of a batch answer at the batch price, or nil: the
+-- module's own cost of the same answer (gptimage.cost), halved.
 function batchapi.cost(model, body, image_count)
   if type(model) ~= "string" then
     return nil
   end
-  local gptimage = require "gptimage"
-  if is_dalle(model) then
-    local ok, each = pcall(gptimage.estimate, { model = model, quality = body.quality, size = body.size, n = 1 })
-    if not ok or not each then
-      return nil
-    end
-    return each * image_count * batchapi.PRICE_FACTOR
+  local images = {}
+  for i = 1, image_count do
+    images[i] = true
   end
-  local usage = body.usage
-  local prices = token_prices(model)
-  if type(usage) ~= "table" or not prices then
-    return nil
-  end
-  local details = type(usage.input_tokens_details) == "table" and usage.input_tokens_details or {}
-  local text = details.text_tokens or usage.input_tokens or 0
-  if (details.image_tokens or 0) > 0 then
-    return nil
-  end
-  local dollars = text * prices.text_in + (usage.output_tokens or 0) * prices.image_out
-  return dollars * batchapi.PRICE_FACTOR
+  local dollars = require("gptimage").cost(model, { usage = body.usage, size = body.size,
+                                                    quality = body.quality, images = images })
+  return dollars and dollars * batchapi.PRICE_FACTOR
 end
 
 local function line_error(custom_id, output, fields)
