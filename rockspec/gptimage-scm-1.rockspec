@@ -52,6 +52,13 @@ build = {
     ["gptimage.cache"] = "lua/gptimage/cache.lua",
     ["gptimage.batchapi"] = "lua/gptimage/batchapi.lua",
     ["gptimage.nvim"] = "lua/gptimage/nvim.lua",
+    ["gptimage.nvim.config"] = "lua/gptimage/nvim/config.lua",
+    ["gptimage.nvim.message"] = "lua/gptimage/nvim/message.lua",
+    ["gptimage.nvim.progress"] = "lua/gptimage/nvim/progress.lua",
+    ["gptimage.nvim.gallery"] = "lua/gptimage/nvim/gallery.lua",
+    ["gptimage.nvim.command"] = "lua/gptimage/nvim/command.lua",
+    ["gptimage.health"] = "lua/gptimage/health.lua",
+    ["gptimage.completion"] = "lua/gptimage/completion.lua",
     ["gptimage.love"] = "lua/gptimage/love.lua",
   },
   install = {

@@ -13,6 +13,7 @@
 #include "b64sink.h"
 #include "savepath.h"
 #include "models.h"
+#include "curlapi.h"
 
 static const char DEFAULT_CLIENT_KEY[] = "gptimage.default_client";
 
@@ -92,6 +93,23 @@ static int module_save_path(lua_State *L) {
   return 1;
 }
 
+/* gptimage.libcurl() -> version, ssl_version | nil, err : loads libcurl as
+ * the first request would (a health check needs no request to know). */
+static int module_libcurl(lua_State *L) {
+  char err[256];
+  const curl_version_info_data *info;
+  if (gi_curl_load(err, sizeof err) != 0) {
+    lua_pushnil(L);
+    lua_pushstring(L, err);
+    return 2;
+  }
+  info = curl_version_info(CURLVERSION_NOW);
+  lua_pushstring(L, info && info->version ? info->version : "");
+  if (info && info->ssl_version) lua_pushstring(L, info->ssl_version);
+  else lua_pushnil(L);
+  return 2;
+}
+
 static const luaL_Reg MODULE_FUNCTIONS[] = {
   {"new", gi_client_new},
   {"generate", module_generate},
@@ -101,6 +119,7 @@ static const luaL_Reg MODULE_FUNCTIONS[] = {
   {"cost", gi_cost_lua},
   {"b64decode", module_b64decode},
   {"save_path", module_save_path},
+  {"libcurl", module_libcurl},
   {NULL, NULL}
 };
 

@@ -15,6 +15,7 @@
 -- Needs Neovim 0.7 or later (vim.loop, vim.schedule).
 
 local gptimage = require "gptimage"
+local plugin_config = require "gptimage.nvim.config"
 
 local unpack = table.unpack or unpack
 
@@ -158,12 +159,14 @@ end
 
 --- Configure the client and the polling interval (milliseconds).
 -- `client` is a gptimage client, or the options for gptimage.new (made on
--- first use; default: from the environment).
+-- first use; default: from the environment). The plugin's own keys (dir,
+-- options, markdown_link, preview, progress) go to gptimage.nvim.config.
 function M.setup(opts)
   opts = opts or {}
   if type(opts) ~= "table" then
     error("gptimage.nvim: setup expects a table, got " .. type(opts), 2)
   end
+  plugin_config.set(opts, 2)
   local interval = opts.interval
   if interval ~= nil and (type(interval) ~= "number" or interval < 1 or interval ~= math.floor(interval)) then
     error("gptimage.nvim: interval must be a whole number of milliseconds >= 1", 2)

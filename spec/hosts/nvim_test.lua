@@ -312,41 +312,6 @@ cases[#cases + 1] = { name = "a batch reports progress and results on the main l
     end))
 end }
 
-cases[#cases + 1] = { name = "the :GptImage command of the example plugin", run = function(done)
-  vim.opt.runtimepath:append(source_dir .. "/examples/nvim")
-  local plugin_dir = work_dir .. "/plugin"
-  vim.g.gptimage_dir = plugin_dir
-  vim.g.gptimage_options = { quality = "low", size = "1024x1024" }
-  vim.cmd("runtime plugin/gptimage.lua")
-  check(vim.fn.exists(":GptImage") == 2, ":GptImage is defined")
-  srv:fault{ action = "delay", delay = 1 }
-  local first_notice = #notices + 1
-  vim.cmd("GptImage a red apple on a table")
-  check(gi.pending() == 1, ":GptImage returns while the image is generated")
-  every_tick(protect(function(ticks)
-    for i = first_notice, #notices do
-      local path = notices[i].message:match("saved (%S+%.png)")
-      if path then
-        check(notices[i].level == vim.log.levels.INFO, "the path is reported at INFO level")
-        check(path:sub(1, #plugin_dir) == plugin_dir, "saved under g:gptimage_dir", path)
-        check(png_size(read_file(path)) == 1024, "the saved file is a PNG", path)
-        done()
-        return true
-      end
-      if notices[i].level == vim.log.levels.ERROR then
-        check(false, ":GptImage saved the image", notices[i].message)
-        done()
-        return true
-      end
-    end
-    if ticks > 1000 then
-      check(false, ":GptImage reported a path")
-      done()
-      return true
-    end
-  end))
-end }
-
 hang_guard:start(HANG_GUARD_MS, 0, function()
   vim.schedule(function()
     check(false, "hang guard: still running after " .. HANG_GUARD_MS / 1000 .. " s, in " .. current)

@@ -25,6 +25,13 @@ else()
       WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
     set_tests_properties(host_nvim PROPERTIES
       ENVIRONMENT "${GPTIMAGE_TEST_ENV}" TIMEOUT 180 LABELS host)
+    # The repository as a plugin: plugin/, doc/, :checkhealth, the commands.
+    string(REPLACE "nvim_test.lua" "nvim_plugin_test.lua" nvim_plugin_test "${nvim_run_test}")
+    add_test(NAME host_nvim_plugin
+      COMMAND ${NVIM_PROGRAM} --headless -u NONE -i NONE -n -c "${nvim_plugin_test}"
+      WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
+    set_tests_properties(host_nvim_plugin PROPERTIES
+      ENVIRONMENT "${GPTIMAGE_TEST_ENV}" TIMEOUT 180 LABELS host)
   else()
     message(${host_missing} "gptimage: nvim not found; Neovim host test not registered")
   endif()
