@@ -145,6 +145,38 @@ describe("guarantees under attack", function()
     end)
   end)
 
+  describe("numbers out of every range", function()
+    -- under the sanitizer build (float-cast-overflow) a cast of any of these
+    -- to an integer type aborts the process: each must be checked first
+    it("estimate with n = 1e300, math.huge or NaN raises naming n", function()
+      for _, n in ipairs{ 1e300, -1e300, math.huge, -math.huge, 0 / 0, 2 ^ 63, 2 ^ 53 + 2 } do
+        local msg = raises(gptimage.estimate, { model = "gpt-image-1", n = n })
+        assert.matches("n", msg, 1, true)
+      end
+    end)
+
+    it("concurrency of math.huge, 1e300 or NaN raises naming it", function()
+      for _, conc in ipairs{ math.huge, 1e300, 0 / 0 } do
+        local msg = raises(client.batch, client, { { prompt = "a" } }, { concurrency = conc })
+        assert.matches("concurrency", msg, 1, true)
+      end
+      assert.same({}, srv:requests())
+    end)
+
+    it("max_retries and timeouts of math.huge are caps, NaN raises", function()
+      raises(gptimage.new, { api_key = KEY, max_retries = 0 / 0 })
+      raises(gptimage.new, { api_key = KEY, max_retries = 1.5 })
+      raises(gptimage.new, { api_key = KEY, timeout = 0 / 0 })
+      local c = gptimage.new{ api_key = KEY, base_url = srv.base_url, max_retries = math.huge,
+                              timeout = math.huge, connect_timeout = 1e300 }
+      assert(c:generate{ prompt = "a" })
+      c:close()
+      for _, retries in ipairs{ math.huge, 1e300, 0 / 0 } do
+        raises(client.generate, client, { prompt = "a", max_retries = retries })
+      end
+    end)
+  end)
+
   -- Runs the gptimage command in dir against the fake server.
   local function command(args)
     local parts = { "cd", q(dir), "&&", "env", "OPENAI_API_KEY=" .. q(KEY), "OPENAI_BASE_URL=" .. q(srv.base_url),

@@ -93,6 +93,10 @@ static void opt_string(lua_State *L, int idx, const char *name, const char *env,
   if (*out == NULL) luaL_error(L, "gptimage.new: out of memory");
 }
 
+/* Longer than any time limit means none; kept finite so that converting it
+ * to milliseconds for libcurl stays in range (a year of seconds). */
+#define GI_MAX_SECONDS (365.0 * 24 * 3600)
+
 static double opt_number(lua_State *L, int idx, const char *name, double dflt, double min) {
   double v = dflt;
   lua_getfield(L, idx, name);
@@ -101,6 +105,26 @@ static double opt_number(lua_State *L, int idx, const char *name, double dflt, d
       luaL_error(L, "gptimage.new: '%s' must be a number, got %s", name, luaL_typename(L, -1));
     v = lua_tonumber(L, -1);
     if (!(v >= min)) luaL_error(L, "gptimage.new: '%s' must be at least %f", name, min);
+    if (v > GI_MAX_SECONDS && strstr(name, "timeout") != NULL) v = GI_MAX_SECONDS;
+  }
+  lua_pop(L, 1);
+  return v;
+}
+
+/* A whole number of at least 0; math.huge and other huge ones mean "very
+ * many" and are capped, never cast out of range. */
+static long opt_count(lua_State *L, int idx, const char *name, long dflt) {
+  long v = dflt;
+  lua_getfield(L, idx, name);
+  if (!lua_isnil(L, -1)) {
+    lua_Number d;
+    if (lua_type(L, -1) != LUA_TNUMBER)
+      luaL_error(L, "gptimage.new: '%s' must be a number, got %s", name, luaL_typename(L, -1));
+    d = lua_tonumber(L, -1);
+    if (!(d >= 0)) luaL_error(L, "gptimage.new: '%s' must be at least 0", name);
+    if (d > 1000000) v = 1000000;
+    else if (!gi_isinteger(L, -1)) luaL_error(L, "gptimage.new: '%s' must be a whole number", name);
+    else v = (long)lua_tointeger(L, -1);
   }
   lua_pop(L, 1);
   return v;
@@ -298,7 +322,7 @@ int gi_client_new(lua_State *L) {
     opt_string(L, opts, "ca_file", NULL, &c->ca_file);
     c->timeout = opt_number(L, opts, "timeout", 600, 0.001);
     c->connect_timeout = opt_number(L, opts, "connect_timeout", 30, 0.001);
-    c->max_retries = (long)opt_number(L, opts, "max_retries", 2, 0);
+    c->max_retries = opt_count(L, opts, "max_retries", 2);
     c->max_response = opt_number(L, opts, "max_response_bytes", 512.0 * 1024 * 1024, 1024);
   } else {
     opt_string(L, 0, "api_key", "OPENAI_API_KEY", &c->api_key);

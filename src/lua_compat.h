@@ -39,15 +39,23 @@ static inline int gi_absindex(lua_State *L, int i) {
   return (i > 0 || i <= LUA_REGISTRYINDEX) ? i : lua_gettop(L) + i + 1;
 }
 #define lua_absindex gi_absindex
-#define gi_isinteger(L, i) (lua_type(L, (i)) == LUA_TNUMBER && \
-    (lua_Number)(long long)lua_tonumber(L, (i)) == lua_tonumber(L, (i)))
 #else
 #define gi_setuservalue(L, i) lua_setiuservalue(L, (i), 1)
 #define gi_getuservalue(L, i) ((void)lua_getiuservalue(L, (i), 1))
 #define gi_newuserdata(L, sz) lua_newuserdatauv(L, (sz), 1)
-#define gi_isinteger(L, i) (lua_isinteger(L, (i)) || (lua_type(L, (i)) == LUA_TNUMBER && \
-    (lua_Number)(long long)lua_tonumber(L, (i)) == lua_tonumber(L, (i))))
 #endif
+
+/* A number with no fraction that fits a lua_Integer exactly (|x| <= 2^53 for
+ * a float): NaN, infinities and huge floats are not, and are never cast. */
+static inline int gi_isinteger(lua_State *L, int i) {
+  lua_Number d;
+  if (lua_type(L, i) != LUA_TNUMBER) return 0;
+#if LUA_VERSION_NUM >= 503
+  if (lua_isinteger(L, i)) return 1;
+#endif
+  d = lua_tonumber(L, i);
+  return d >= -9007199254740992.0 && d <= 9007199254740992.0 && d == (lua_Number)(long long)d;
+}
 
 #define GI_HIDDEN __attribute__((visibility("hidden")))
 
