@@ -177,6 +177,37 @@ describe("guarantees under attack", function()
     end)
   end)
 
+  describe("hostile answers", function()
+    local PNG_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+
+    -- A 200 answer with one image and the given usage.
+    local function answer_with_usage(usage)
+      srv:fault{ action = "status", status = 200, content_type = "application/json",
+                 body = { created = 1, data = { { b64_json = PNG_B64 } }, usage = usage } }
+    end
+
+    it("usage numbers that are not sane token counts give cost nil, never inf, NaN or negative", function()
+      local cases = {
+        { input_tokens = 10, output_tokens = 1e308, input_tokens_details = { text_tokens = 10, image_tokens = 0 } },
+        { input_tokens = 10, output_tokens = -4000 },
+        { input_tokens = -1e300, output_tokens = 100 },
+        { input_tokens = 10, output_tokens = 100, input_tokens_details = { text_tokens = 10, image_tokens = -5 } },
+        { input_tokens = 10, output_tokens = "100" },
+        { input_tokens = 10, output_tokens = 100.5 },
+      }
+      for i, usage in ipairs(cases) do
+        answer_with_usage(usage)
+        local res = assert(client:generate{ prompt = "a", model = "gpt-image-1" })
+        assert.is_nil(res.cost, "case " .. i .. " gave cost " .. tostring(res.cost))
+      end
+      answer_with_usage{ input_tokens = 10, output_tokens = 100, total_tokens = 110,
+                         input_tokens_details = { text_tokens = 10, image_tokens = 0 } }
+      local res = assert(client:generate{ prompt = "a", model = "gpt-image-1" })
+      assert.is_number(res.cost)
+      assert.is_true(res.cost > 0 and res.cost < 1)
+    end)
+  end)
+
   -- Runs the gptimage command in dir against the fake server.
   local function command(args)
     local parts = { "cd", q(dir), "&&", "env", "OPENAI_API_KEY=" .. q(KEY), "OPENAI_BASE_URL=" .. q(srv.base_url),

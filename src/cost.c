@@ -68,6 +68,20 @@ static double field_number(lua_State *L, int idx, const char *name, double dflt)
   return v;
 }
 
+/* A token count from a response: absent is 0; anything but a whole number
+ * from 0 to 10^12 (a string, NaN, inf, negative, fractional) clears *sane,
+ * so that a hostile usage never turns into a cost. */
+static double usage_tokens(lua_State *L, int idx, const char *name, int *sane) {
+  double v = 0;
+  lua_getfield(L, idx, name);
+  if (!lua_isnil(L, -1)) {
+    v = lua_type(L, -1) == LUA_TNUMBER ? lua_tonumber(L, -1) : -1;
+    if (!(v >= 0 && v <= 1e12) || v != (double)(long long)v) *sane = 0; /* in range: the cast is safe */
+  }
+  lua_pop(L, 1);
+  return v;
+}
+
 /* Finds the token prices of model: the override table first. */
 static int token_prices(lua_State *L, int prices_idx, const char *model, token_price *out) {
   int i;
@@ -169,18 +183,22 @@ void gi_cost_push(lua_State *L, int res_idx, const char *model, const char *size
       lua_pushnil(L);
       return;
     }
-    out = field_number(L, usage, "output_tokens", 0);
+    double total;
+    int sane = 1;
+    out = usage_tokens(L, usage, "output_tokens", &sane);
     lua_getfield(L, usage, "input_tokens_details");
     if (lua_istable(L, -1)) {
       int d = lua_gettop(L);
-      text_in = field_number(L, d, "text_tokens", 0);
-      image_in = field_number(L, d, "image_tokens", 0);
+      text_in = usage_tokens(L, d, "text_tokens", &sane);
+      image_in = usage_tokens(L, d, "image_tokens", &sane);
     } else {
-      text_in = field_number(L, usage, "input_tokens", 0);
+      text_in = usage_tokens(L, usage, "input_tokens", &sane);
       image_in = 0;
     }
     lua_pop(L, 2);
-    lua_pushnumber(L, (text_in * p.text_in + image_in * p.image_in + out * p.image_out) / 1e6);
+    total = (text_in * p.text_in + image_in * p.image_in + out * p.image_out) / 1e6;
+    if (sane && total >= 0 && total < 1e9) lua_pushnumber(L, total);
+    else lua_pushnil(L);
   }
 }
 
