@@ -39,7 +39,9 @@ describe("jobs", function()
       polls = polls + 1
       os.execute("sleep 0.01")
     end
-    assert.is_true(polls > 5) -- poll came back many times while the server waited
+    -- poll came back while the server waited (more than once: a count that
+    -- holds however slowly a loaded machine runs the loop)
+    assert.is_true(polls > 1)
     local res, err = job:result()
     assert.is_nil(err)
     assert.is_true(util.is_png(res.images[1].bytes))
