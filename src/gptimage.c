@@ -1,6 +1,7 @@
 /* gptimage: the module entry.  Registers the Client, Job and Error
  * metatables and the module functions; the module-level generate, edit and
  * variation use one client built from the environment on first use. */
+#include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
 #include "lua_compat.h"
@@ -14,6 +15,7 @@
 #include "savepath.h"
 #include "models.h"
 #include "curlapi.h"
+#include "luabuf.h"
 
 static const char DEFAULT_CLIENT_KEY[] = "gptimage.default_client";
 
@@ -56,20 +58,24 @@ static int module_b64decode(lua_State *L) {
   rc = gi_sink_write_b64(s, text, len);
   if (rc == GI_SINK_OK) rc = gi_sink_finish(s);
   if (rc != GI_SINK_OK) {
+    /* the message is copied out and the sink freed before anything that
+     * can raise: nothing C owns is left when Lua unwinds */
+    char message[256];
     gi_error e;
+    snprintf(message, sizeof message, "%s", gi_sink_message(s));
+    gi_sink_free(s);
     memset(&e, 0, sizeof e);
     e.kind = "decode";
-    e.message = gi_sink_message(s);
+    e.message = message;
     e.retry_after = -1;
     lua_pushnil(L);
     gi_error_push(L, &e, NULL);
-    gi_sink_free(s);
     return 2;
   }
   bytes = gi_sink_take(s, &out_len);
   gi_sink_free(s);
-  lua_pushlstring(L, bytes ? bytes : "", out_len);
-  free(bytes);
+  if (bytes == NULL && out_len > 0) return luaL_error(L, "gptimage: out of memory");
+  gi_push_owned(L, bytes, out_len);
   return 1;
 }
 
