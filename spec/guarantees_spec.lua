@@ -208,6 +208,69 @@ describe("guarantees under attack", function()
     end)
   end)
 
+  describe("an interrupt", function()
+    -- What lua.c does on Ctrl-C: a hook that removes itself and raises
+    -- "interrupted!" at the next call, wherever that is.
+    local function interrupt_at_next_call()
+      debug.sethook(function()
+        debug.sethook()
+        error("interrupted!")
+      end, "c")
+    end
+
+    -- The same hook, but firing only at a call made deep inside the module
+    -- (five C frames: cjson's decode under the module's protected decode,
+    -- under a drive round, under the call and the spec's pcall), which is
+    -- where the module decodes an answer.
+    local function interrupt_inside_decode()
+      debug.sethook(function()
+        for level = 2, 6 do
+          local info = debug.getinfo(level, "S")
+          if not info or info.what ~= "C" then return end
+        end
+        debug.sethook()
+        error("interrupted!")
+      end, "c")
+    end
+
+    it("that fires inside the module's JSON decode is raised, not turned into a decode error", function()
+      local save = dir .. "/kept.png"
+      interrupt_inside_decode()
+      local ok, res, err = pcall(client.generate, client, { prompt = "a", save = save })
+      debug.sethook()
+      assert.is_false(ok, "the call returned " .. tostring(res) .. ", " .. tostring(err))
+      assert.matches("interrupted!$", tostring(res))
+      -- the answer had arrived whole: its image is kept, and no temporary file is left
+      assert.is_true(util.is_png(util.read(save)))
+      assert.same({ "kept.png" }, util.listdir(dir))
+    end)
+
+    it("Ctrl-C during gptimage generate ends it at once with 130 and leaves no file", function()
+      srv:fault{ action = "delay", delay = 60 }
+      local pid_file, code_file = dir .. "/pid", dir .. "/code"
+      local script = table.concat({ "cd", q(dir), "&&", "env", "OPENAI_API_KEY=" .. q(KEY),
+        "OPENAI_BASE_URL=" .. q(srv.base_url), "GPTIMAGE_PROGRESS=none", q(LUA), q(util.command_path()),
+        "generate", "a slow sword", "-o", "out/sword.png", "--max-retries", "0", ">/dev/null 2>&1 &",
+        "echo $! >" .. q(pid_file) .. ";", "wait $!;", "echo $? >" .. q(code_file) }, " ")
+      os.execute("sh -c " .. q(script) .. " >/dev/null 2>&1 &")
+      assert(srv:wait_requests(1, 30), "the command never sent its request")
+      local pid = tonumber(util.read(pid_file))
+      assert(pid, "no pid")
+      os.execute("kill -INT " .. pid)
+      -- bounded by the server's 60 s delay: an interrupt that waits for the
+      -- answer would take that long
+      local code
+      for _ = 1, 400 do
+        code = tonumber(util.read(code_file) or "")
+        if code then break end
+        os.execute("sleep 0.05")
+      end
+      assert.equals(130, code)
+      local left = util.listdir(dir .. "/out")
+      assert.same({}, left)
+    end)
+  end)
+
   -- Runs the gptimage command in dir against the fake server.
   local function command(args)
     local parts = { "cd", q(dir), "&&", "env", "OPENAI_API_KEY=" .. q(KEY), "OPENAI_BASE_URL=" .. q(srv.base_url),

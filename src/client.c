@@ -10,6 +10,7 @@
 #include "errors.h"
 #include "hint.h"
 #include "models.h"
+#include "json.h"
 #include "version.h"
 
 double gi_now(void) {
@@ -502,12 +503,31 @@ void gi_client_sleep(gi_client *c, double max_seconds) {
   curl_multi_poll(c->multi, NULL, 0, (int)(wait * 1000.0 + 0.999), &numfds);
 }
 
+static const char HOOK_POINT_KEY[] = "gptimage.hook_point";
+
+/* The interpreters' Ctrl-C handlers only install a hook, which runs at the
+ * next Lua call or instruction; a blocking call runs none while it waits.
+ * When a hook is set, one empty Lua function call per round lets it run
+ * (Lua 5.4 would run it for the C call of the round too; LuaJIT does not). */
+static void run_hooks(lua_State *L) {
+  if (lua_gethook(L) == NULL) return;
+  lua_getfield(L, LUA_REGISTRYINDEX, HOOK_POINT_KEY);
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    if (luaL_loadstring(L, "return") != 0) lua_error(L);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, HOOK_POINT_KEY);
+  }
+  lua_call(L, 0, 0);
+}
+
 /* The round itself, called protected with the client at index 1. */
 static int drive_round(lua_State *L) {
   gi_client *c = (gi_client *)lua_touserdata(L, 1);
   int running = 0;
   CURLMsg *msg;
   int left;
+  run_hooks(L);
   gi_job_start_due_retries(L, c, gi_now());
   if (curl_multi_perform(c->multi, &running) != CURLM_OK) luaL_error(L, "gptimage: curl_multi_perform failed");
   while ((msg = curl_multi_info_read(c->multi, &left)) != NULL) {
@@ -518,6 +538,12 @@ static int drive_round(lua_State *L) {
     gi_job_transfer_done(L, 1, job, msg->data.result);
   }
   if (gi_job_deliver(L, 1)) lua_error(L);
+  /* Ctrl-C that fired inside a response's decode: raised now that every
+   * finished job is whole and delivered */
+  if (gi_json_take_interrupt(L)) {
+    lua_pushliteral(L, "interrupted!");
+    lua_error(L);
+  }
   return 0;
 }
 

@@ -13,7 +13,11 @@ void gi_json_open(lua_State *L);
  * cannot hold (functions, NaN, sparse arrays). */
 void gi_json_encode(lua_State *L, int idx);
 /* Decodes text: pushes the value and returns 1, or pushes an error message
- * and returns 0.  Never raises. */
+ * and returns 0.  Never raises: an interrupt (Ctrl-C in the interpreter)
+ * that fires inside it is remembered, and the text decoded again. */
 int gi_json_decode(lua_State *L, const char *text, size_t len);
+/* Whether an interrupt was swallowed by a decode since the last call; the
+ * caller raises "interrupted!" once its state is consistent. */
+int gi_json_take_interrupt(lua_State *L);
 
 #endif
