@@ -336,7 +336,10 @@ def main():
                         help="markdown output ('-' for none)")
     parser.add_argument("--callgrind", action="store_true",
                         help="instead: profile gptimage saving 5 images under valgrind's callgrind")
-    parser.add_argument("--no-polls", action="store_true", help="skip the per-poll and HTTP/2 figures")
+    parser.add_argument("--no-polls", action="store_true", help="skip the per-poll, LÖVE and HTTP/2 figures")
+    parser.add_argument("--luajit-module-dir",
+                        default=os.environ.get("GPTIMAGE_LUAJIT_BUILD_DIR") or os.path.join(SOURCE_DIR, "build", "luajit"),
+                        help="LuaJIT build for the LÖVE frame figures (default build/luajit)")
     parser.add_argument("--save-poll-baseline", metavar="LABEL",
                         help="only run the per-poll cases and keep them as the 'before' of later runs")
     args = parser.parse_args()
@@ -396,9 +399,10 @@ def main():
         server.config(delay=0, image_bytes=4 * args.image_bytes)
         case("n1big", "one call n=1 of %.0f MB, saved" % (4 * args.image_bytes / 1e6), 1, 1, "save")
         server.config(image_bytes=args.image_bytes)
-        poll_results = h2_rows = None
+        poll_results = h2_rows = love_figures = None
         if not args.no_polls:
             poll_results = polls.run_polls(tools, server, work_dir, transports, args.quick)
+            love_figures = polls.love_frames(server, args.luajit_module_dir)
         if front:
             h2_rows, h2_sessions, h2_streams = polls.http2_figures(tools, server, front, work_dir, args.repeat)
         for tool in names:
@@ -470,6 +474,10 @@ def main():
         target("longest client:poll() <= 2 ms CPU (every per-poll case)", "%.2f ms (%.2f ms without a delivery)"
                % (worst_longest, worst_other), worst_longest <= 2.0)
         target("client:poll() p99 <= 0.5 ms CPU (every per-poll case)", "%.3f ms" % worst_p99, worst_p99 <= 0.5)
+    if love_figures:
+        for partials, f in sorted(love_figures.items()):
+            target("LÖVE, 6 MB image, %s partials: no frame over 16.7 ms (wall; game-thread CPU)" % partials,
+                   "%.1f ms; %.1f ms" % (f["longest_ms"], f["cpu_longest_ms"]), f["longest_ms"] <= 16.7)
     if h2_rows:
         h2_g = next(m for _, tool, m in h2_rows if tool == "gptimage")
         h2_c = next((m for _, tool, m in h2_rows if tool == "curl"), None)
@@ -530,6 +538,13 @@ def main():
                     " the last column but one). \"before\" is %s.\n"
                     % (baseline["label"] if baseline else "not recorded (bench/poll_baseline.json)"))
         text.extend(poll_lines)
+    if love_figures:
+        text.append("\n## LÖVE frames\n")
+        text.append("`bench/love_frames` in a real LÖVE window under Xvfb: `images:generate` of a 6 MB image"
+                    " until it is drawn, three times, every frame measured by the wall clock and by the game"
+                    " thread's CPU clock (the wall clock also counts every other process on these shared"
+                    " cores). Partial images arrive 0.1 s apart and are drawn as they come.\n")
+        text.extend(polls.love_table(love_figures, polls.load_baseline()))
     if h2_rows:
         text.append("\n## HTTP/2 over TLS\n")
         text.append("The same fake API behind spec/server/h2_front.mjs (Node's http2, a certificate made"

@@ -113,9 +113,9 @@ def run_polls(tools, server, work_dir, transports, quick=False):
     return results
 
 
-def save_baseline(results, label):
+def save_baseline(results, label, love=None):
     with open(BASELINE, "w") as handle:
-        json.dump({"label": label, "results": results}, handle, indent=1, sort_keys=True)
+        json.dump({"label": label, "results": results, "love": love or {}}, handle, indent=1, sort_keys=True)
         handle.write("\n")
 
 
@@ -165,3 +165,44 @@ def http2_figures(tools, server, front, work_dir, repeat):
     after = front.stats()
     server.config(image_bytes=tools.image_bytes, delay=0)
     return rows, after["sessions"] - before, after["max_open_streams"]
+
+
+def love_frames(server, luajit_dir, source_dir=SOURCE_DIR, runs=3):
+    """Frame times of bench/love_frames in a real LÖVE window under Xvfb, 6 MB
+    images, without and with 2 partial images; {partials: figures}, or None
+    when love, xvfb-run or a LuaJIT build is missing."""
+    love, xvfb = shutil.which("love"), shutil.which("xvfb-run")
+    if not love or not xvfb or not luajit_dir or not os.path.exists(os.path.join(luajit_dir, "gptimage.so")):
+        return None
+    figures = {}
+    server.config(image_bytes=6000000, sse_interval=0.1)
+    env = dict(os.environ, GPTIMAGE_BASE_URL=server.base_url, GPTIMAGE_SOURCE_DIR=source_dir,
+               GPTIMAGE_BUILD_DIR=os.path.abspath(luajit_dir), SDL_AUDIODRIVER="dummy")
+    try:
+        for partials in (0, 2):
+            sys.stderr.write("  LÖVE frames: 6 MB image, %d partial images\n" % partials)
+            answer = subprocess.run([xvfb, "-a", "-s", "-screen 0 640x480x24", love,
+                                     os.path.join(BENCH_DIR, "love_frames"), str(partials), str(runs)],
+                                    env=env, capture_output=True, text=True, timeout=300)
+            lines = [line for line in answer.stdout.splitlines() if line.startswith("{")]
+            if answer.returncode != 0 or not lines:
+                raise RuntimeError("the LÖVE frame benchmark failed:\n%s%s" % (answer.stdout, answer.stderr))
+            figures[str(partials)] = json.loads(lines[-1])
+    finally:
+        server.config(image_bytes=None, sse_interval=0)
+    return figures
+
+
+def love_table(figures, baseline):
+    before = (baseline or {}).get("love", {})
+    lines = [
+        "| partial images | frames | longest frame, wall ms | p99 wall ms | longest frame, game-thread CPU ms | "
+        "p99 CPU ms | before: longest wall | before: longest CPU | partials shown |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for partials, f in sorted(figures.items()):
+        b = before.get(partials)
+        lines.append("| %s | %d | %.1f | %.1f | %.1f | %.1f | %s | %s | %d |" % (
+            partials, f["frames"], f["longest_ms"], f["p99_ms"], f["cpu_longest_ms"], f["cpu_p99_ms"],
+            "%.1f" % b["longest_ms"] if b else "-", "%.1f" % b["cpu_longest_ms"] if b else "-", f["partials_shown"]))
+    return lines

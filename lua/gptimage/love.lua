@@ -7,15 +7,25 @@
 --     sword = image            -- a love Image of the first result
 --   end)
 --
--- update() calls client:poll(), which never waits on the network, so the
--- game keeps its frame rate while images are generated. Callbacks run inside
--- update(); an error they raise comes out of update() and so reaches
--- love.errorhandler like any other error of the game.
+-- update() calls client:poll(), which never waits on the network and does
+-- a bounded amount of work, so the game keeps its frame rate while images
+-- are generated. Images are decoded in a love.thread: the game's thread only
+-- hands the worker the address of the bytes (through LuaJIT's FFI, no copy)
+-- and, frames later, uploads the decoded ImageData as a texture, one per
+-- update. Callbacks run inside update(); an error they raise comes out of
+-- update() and so reaches love.errorhandler like any other error of the
+-- game.
 --
--- Needs LÖVE 11 (LuaJIT). The image is nil when love.graphics cannot be used
--- (no window): driver:imagedata(res) still decodes it.
+--   images:generate({ prompt = "a castle", stream = true, partial_images = 2,
+--                     on_partial_image = function(image, index) preview = image end },
+--                   function(image, res, err) castle = image end)
+--
+-- Needs LÖVE 11.3 or later (LuaJIT). The image is nil when love.graphics
+-- cannot be used (no window): driver:imagedata(res) still decodes it, on the
+-- calling thread.
 
 local gptimage = require "gptimage"
+local ffi = require "ffi"
 
 local gl = {}
 
@@ -59,6 +69,50 @@ local function graphics_usable()
   return love.graphics ~= nil and love.graphics.isActive ~= nil and love.graphics.isActive()
 end
 
+-- The decoding worker's code, run by love.thread. Requests are tables:
+-- { id, address, size, name } (copy size bytes from address into a ByteData,
+-- answer { id, copied = true } at once so the game may let go of them, then
+-- decode) or { id, path, name } (read and decode a saved file). Answers
+-- { id, imagedata } or { id, error }.
+local WORKER = [==[
+local requests, results = ...
+require "love.data"
+require "love.filesystem"
+require "love.image"
+local ffi = require "ffi"
+while true do
+  local request = requests:demand()
+  if request == "stop" then
+    return
+  end
+  local ok, value = pcall(function()
+    local data
+    if request.address then
+      data = love.data.newByteData(request.size)
+      ffi.copy(data:getFFIPointer(), ffi.cast("const char *", ffi.cast("uintptr_t", request.address)),
+        request.size)
+      results:push({ id = request.id, copied = true })
+    else
+      local file = assert(io.open(request.path, "rb"))
+      local bytes = file:read("*a")
+      file:close()
+      data = love.filesystem.newFileData(bytes, request.name)
+    end
+    return love.image.newImageData(data)
+  end)
+  if ok then
+    results:push({ id = request.id, imagedata = value })
+  else
+    results:push({ id = request.id, error = tostring(value) })
+  end
+end
+]==]
+
+-- The address of a Lua string's bytes, as a number a thread can be given.
+local function address_of(bytes)
+  return tonumber(ffi.cast("uintptr_t", ffi.cast("const char *", bytes)))
+end
+
 --- A driver for `client_or_options`: a gptimage client, or the options of
 -- gptimage.new (default: from the environment).
 function gl.new(client_or_options)
@@ -69,14 +123,64 @@ function gl.new(client_or_options)
     error("gptimage.love: new expects a gptimage client or a table of client options, got "
       .. type(client), 2)
   end
-  return setmetatable({ client = client, jobs = {}, count = 0 }, Driver)
+  return setmetatable({ client = client, jobs = {}, count = 0, decodes = {}, next_decode = 0, ready = {} },
+    Driver)
+end
+
+-- Hands image bytes (a string, kept alive until the worker has copied them)
+-- or a saved file to the worker; then(imagedata, err) runs from update().
+function Driver:decode(source, name, then_)
+  if not self.worker then
+    self.requests = love.thread.newChannel()
+    self.results = love.thread.newChannel()
+    self.worker = love.thread.newThread(love.filesystem.newFileData(WORKER, "gptimage_decoder.lua"))
+    self.worker:start(self.requests, self.results)
+  end
+  self.next_decode = self.next_decode + 1
+  local id = self.next_decode
+  local request = { id = id, name = name }
+  if source.bytes then
+    request.address, request.size = address_of(source.bytes), #source.bytes
+  else
+    request.path = source.path
+  end
+  self.decodes[id] = { keep = source.bytes, then_ = then_ }
+  self.requests:push(request)
+end
+
+-- Answers from the worker: copies done let go of their bytes; decoded
+-- images wait in `ready`, and one is made a texture per update.
+function Driver:collect()
+  if not self.results then
+    return
+  end
+  while true do
+    local answer = self.results:pop()
+    if answer == nil then
+      return
+    end
+    local entry = self.decodes[answer.id]
+    if answer.copied then
+      entry.keep = nil
+    else
+      self.decodes[answer.id] = nil
+      entry.imagedata, entry.error = answer.imagedata, answer.error
+      self.ready[#self.ready + 1] = entry
+    end
+  end
 end
 
 --- Drive every job of the client; call it from love.update. Returns the
--- number of this driver's jobs still in flight. `dt` is accepted so that the
--- call reads like love.update's; polling needs no time step.
+-- number of this driver's jobs still in flight (an image being decoded is
+-- still in flight). `dt` is accepted so that the call reads like
+-- love.update's; polling needs no time step.
 function Driver:update(dt) -- luacheck: ignore 212
   self.client:poll()
+  self:collect()
+  local entry = table.remove(self.ready, 1)
+  if entry then
+    entry.then_(entry.imagedata, entry.error)
+  end
   return self.count
 end
 
@@ -142,9 +246,36 @@ local function finish(self, job)
   end
 end
 
+-- What the worker should decode for image `index` of a result or a partial.
+local function source_of(entry, fallback_name)
+  if entry == nil then
+    return nil
+  end
+  if entry.path then
+    return { path = entry.path }, entry.path:match("[^/]*$")
+  end
+  if entry.bytes then
+    return { bytes = entry.bytes }, fallback_name
+  end
+end
+
+local function texture(imagedata, decode_err)
+  if not imagedata then
+    return nil, failure("decode", "LÖVE cannot decode the image: " .. tostring(decode_err))
+  end
+  local ok, image = pcall(love.graphics.newImage, imagedata)
+  if not ok then
+    return nil, failure("decode", "cannot make a love Image: " .. tostring(image))
+  end
+  return image
+end
+
 --- Start `op` ("generate", "edit" or "variation"); callback(image, res, err)
--- runs from update() once it is done: image is a love Image of the first
--- result (nil on failure or without a window). Returns the job.
+-- runs from update() once it is done and its first image is decoded: image
+-- is a love Image of the first result (nil on failure or without a window).
+-- `opts.on_partial_image(image, index, partial)`, when given, runs from
+-- update() with a love Image of each partial image as it streams in (set
+-- `stream` and `partial_images`), each before the final image. Returns the job.
 function Driver:start(op, opts, callback)
   if type(op) ~= "string" then
     error("gptimage.love: op must be a string, got " .. type(op), 2)
@@ -158,31 +289,73 @@ function Driver:start(op, opts, callback)
   if callback and opts.on_done then
     error("gptimage.love: give either a callback or opts.on_done, not both", 2)
   end
+  local on_partial_image = opts.on_partial_image
+  if on_partial_image ~= nil and type(on_partial_image) ~= "function" then
+    error("gptimage.love: on_partial_image must be a function, got " .. type(on_partial_image), 2)
+  end
   local call = copy(opts)
-  local entry = { finished = false }
-  call.on_done = function(res, err)
-    entry.finished = true
-    finish(self, entry.job)
-    if opts.on_done then
-      return opts.on_done(res, err)
-    end
-    if not callback then
-      return
-    end
-    local image
-    if res then
-      local image_err
-      image, image_err = self:image(res, 1)
-      if not image and graphics_usable() then
-        err = image_err
+  call.on_partial_image = nil
+  local entry = { finished = false, shown = 0, callback = callback }
+  local format = opts.output_format or "png"
+  if on_partial_image then
+    local user_on_partial = opts.on_partial
+    local sent = 0
+    call.on_partial = function(partial, index)
+      if user_on_partial then
+        user_on_partial(partial, index)
+      end
+      local source, name = source_of(partial, "partial." .. format)
+      if source and graphics_usable() then
+        sent = sent + 1
+        local order = sent
+        self:decode(source, name, function(imagedata, decode_err)
+          -- shown in order, each before the final image (the worker is FIFO)
+          if entry.cancelled or order <= entry.shown then
+            return
+          end
+          entry.shown = order
+          local image = texture(imagedata, decode_err)
+          if image then
+            return on_partial_image(image, index, partial)
+          end
+        end)
       end
     end
-    return callback(image, res, err)
+  end
+  call.on_done = function(res, err)
+    entry.finished = true
+    if opts.on_done then
+      finish(self, entry.job)
+      return opts.on_done(res, err)
+    end
+    local source, name
+    if res and graphics_usable() then
+      source, name = source_of(res.images[1], "image." .. (res.output_format or format))
+    end
+    if not callback or not source then
+      finish(self, entry.job)
+      if res and not source and graphics_usable() then
+        err = failure("decode", "the result has no image 1")
+      end
+      if callback then
+        return callback(nil, res, err)
+      end
+      return
+    end
+    entry.decoding = true
+    self:decode(source, name, function(imagedata, decode_err)
+      finish(self, entry.job)
+      if entry.cancelled then
+        return
+      end
+      local image, image_err = texture(imagedata, decode_err)
+      return callback(image, res, image_err)
+    end)
   end
   local job = self.client:start(op, call)
-  if not entry.finished then
+  if not entry.finished or entry.decoding then
     entry.job = job
-    self.jobs[job] = true
+    self.jobs[job] = entry
     self.count = self.count + 1
   end
   return job
@@ -205,7 +378,16 @@ function Driver:cancel(job)
   if job == nil then
     error("gptimage.love: cancel expects a job", 2)
   end
+  local entry = self.jobs[job]
   local cancelled = job:cancel()
+  if entry and entry.decoding and not cancelled then
+    -- done, but its image is still being decoded: drop it, as asked
+    entry.cancelled = true
+    cancelled = true
+    self.ready[#self.ready + 1] = { then_ = function()
+      return entry.callback(nil, nil, failure("cancelled", "the job was cancelled"))
+    end }
+  end
   finish(self, job)
   return cancelled
 end

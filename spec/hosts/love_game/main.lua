@@ -34,6 +34,7 @@ package.path = source_dir .. "/lua/?.lua;" .. source_dir .. "/spec/?.lua;" .. pa
 package.cpath = build_dir .. "/?.so;" .. package.cpath
 
 local fake = require "helpers.server"
+local cjson_null = require("cjson").null
 local util = require "helpers.util"
 local gptimage = require "gptimage"
 local gl = require "gptimage.love"
@@ -140,6 +141,45 @@ cases[#cases + 1] = { name = "a saved result becomes image data", start = functi
       check(none == nil and none_err and none_err.kind == "decode", "undecodable bytes give a decode error")
       self.done = true
     end))
+end }
+
+cases[#cases + 1] = { name = "a 6 MB image is decoded off the game's thread, partials first", start = function(self)
+  srv:config{ image_bytes = 6000000, sse_interval = 0.1 }
+  -- The game's own love.image is not the worker's (a thread has its own Lua
+  -- state): count the decodes that would run on this thread.
+  self.decode_image_data = love.image.newImageData
+  self.main_decodes = 0
+  love.image.newImageData = function(...)
+    self.main_decodes = self.main_decodes + 1
+    return self.decode_image_data(...)
+  end
+  self.partials = {}
+  self.started = love.timer.getTime()
+  self.longest = 0
+  driver:generate({ prompt = "a big noisy picture", quality = "low", stream = true, partial_images = 2,
+                    on_partial_image = protect(function(image, index)
+                      check(in_update, "a partial image is shown from driver:update")
+                      self.partials[#self.partials + 1] = { index = index, width = image:getWidth() }
+                    end) },
+    protect(function(image, res, err)
+      love.image.newImageData = self.decode_image_data
+      srv:config{ image_bytes = cjson_null, sse_interval = 0 }
+      check(res ~= nil and err == nil, "the 6 MB result arrives", err)
+      check(#self.partials == 2 and self.partials[1].index == 0 and self.partials[2].index == 1,
+        "both partial images were shown, in order, before the final one", #self.partials)
+      check(image ~= nil and image:type() == "Image" and image:getWidth() == 1414,
+        "the callback gets the decoded 6 MB image", image and image:getWidth())
+      check(self.main_decodes == 0, "no image was decoded on the game's thread", self.main_decodes)
+      say(string.format("# 6 MB image with 2 partials: %d frames, longest frame %.1f ms (reported, not checked)",
+        self.frames, self.longest * 1000))
+      self.done = true
+    end))
+end, frame = function(self)
+  local now = love.timer.getTime()
+  if self.last and now - self.last > self.longest then
+    self.longest = now - self.last
+  end
+  self.last = now
 end }
 
 cases[#cases + 1] = { name = "an API error reaches the callback", start = function(self)
