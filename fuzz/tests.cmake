@@ -6,19 +6,19 @@
 # harnesses check are tested by every build.
 # With -DGPTIMAGE_FUZZ=ON (clang): fuzz_<harness> runs libFuzzer for a bounded
 # time over a copy of the corpus; any crash or sanitizer report fails.
-set(GPTIMAGE_FUZZ_HARNESSES scanner b64sink sse)
+set(GPTIMAGE_FUZZ_HARNESSES scanner b64sink sse image gif)
+include(${CMAKE_SOURCE_DIR}/fuzz/sources.cmake)
 set(GPTIMAGE_FUZZ_SECONDS 20 CACHE STRING "seconds each libFuzzer test runs under ctest")
 
 foreach(harness ${GPTIMAGE_FUZZ_HARNESSES})
+  gptimage_fuzz_sources(sources ${harness})
   add_executable(fuzz_replay_${harness} ${CMAKE_SOURCE_DIR}/fuzz/replay.c
-    ${CMAKE_SOURCE_DIR}/fuzz/fuzz_${harness}.c ${CMAKE_SOURCE_DIR}/src/${harness}.c)
+    ${CMAKE_SOURCE_DIR}/fuzz/fuzz_${harness}.c ${sources})
   set_target_properties(fuzz_replay_${harness} PROPERTIES C_STANDARD 99 C_EXTENSIONS ON)
-  target_include_directories(fuzz_replay_${harness} PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/fuzz ${B64_INCLUDE_DIR})
+  target_include_directories(fuzz_replay_${harness} PRIVATE ${GPTIMAGE_FUZZ_INCLUDES})
   target_compile_options(fuzz_replay_${harness} PRIVATE ${GPTIMAGE_WARNINGS})
   target_compile_definitions(fuzz_replay_${harness} PRIVATE FUZZ_REPLAY=1)
-  if(harness STREQUAL "b64sink")
-    target_link_libraries(fuzz_replay_${harness} PRIVATE ${B64_LIBRARY})
-  endif()
+  target_link_libraries(fuzz_replay_${harness} PRIVATE ${GPTIMAGE_FUZZ_LIBS_${harness}})
   if(GPTIMAGE_SANITIZE)
     target_compile_options(fuzz_replay_${harness} PRIVATE -fsanitize=address,undefined,float-cast-overflow -fno-omit-frame-pointer -fno-sanitize-recover=all)
     target_link_options(fuzz_replay_${harness} PRIVATE -fsanitize=address,undefined,float-cast-overflow)

@@ -22,6 +22,9 @@ external_dependencies = {
   -- the module is not linked with libcurl: it loads libcurl.so.4 when the
   -- first request starts (src/curlapi.h); the headers are needed to build
   CURL = { library = "curl" },
+  -- the image tools' codecs (Debian: libspng-dev libgif-dev libjpeg-dev libwebp-dev)
+  SPNG = { header = "spng.h" },
+  GIF = { header = "gif_lib.h" },
 }
 build = {
   type = "builtin",
@@ -32,8 +35,10 @@ build = {
         "src/models.c", "src/input.c", "src/scanner.c", "src/sse.c",
         "src/b64sink.c", "src/errors.c", "src/json.c", "src/cost.c",
         "src/savepath.c", "src/curlapi.c", "src/hint.c",
+        "src/image.c", "src/imgops.c", "src/imgtools.c", "src/png_codec.c",
+        "src/gif_codec.c", "src/jpeg_codec.c", "src/webp_codec.c",
       },
-      libraries = { "pthread", "dl" },
+      libraries = { "pthread", "dl", "spng", "gif", "jpeg", "webp", "webpdemux", "m" },
       -- Debian and Ubuntu keep curl/curl.h in a multiarch folder
       incdirs = { "$(CURL_INCDIR)", "$(CURL_INCDIR)/x86_64-linux-gnu", "$(CURL_INCDIR)/aarch64-linux-gnu" },
     },

@@ -10,12 +10,14 @@ packages=(
   build-essential cmake pkg-config ca-certificates
   lua5.4 liblua5.4-dev luajit libluajit-5.1-dev
   lua-cjson lua-cjson-dev libb64-dev libcurl4-openssl-dev python3
+  libspng-dev libgif-dev libjpeg-dev libwebp-dev
 )
 if [ "${1:-all}" != core ]; then
   packages+=(
     git curl lua-busted luarocks
     neovim love xvfb xauth
     clang libclang-rt-14-dev valgrind util-linux time
+    python3-pil
   )
   # a Node.js that is already there (it may bundle its own npm) is kept
   command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)

@@ -1,6 +1,7 @@
 /* gptimage: the module entry.  Registers the Client, Job and Error
  * metatables and the module functions; the module-level generate, edit and
- * variation use one client built from the environment on first use. */
+ * variation use one client built from the environment on first use; the
+ * image tools come from imgtools.c. */
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include "models.h"
 #include "curlapi.h"
 #include "luabuf.h"
+#include "imgtools.h"
 
 static const char DEFAULT_CLIENT_KEY[] = "gptimage.default_client";
 
@@ -138,6 +140,7 @@ int luaopen_gptimage(lua_State *L) {
   gi_job_open(L);
   lua_newtable(L);
   luaL_setfuncs(L, MODULE_FUNCTIONS, 0);
+  gi_imgtools_register(L);
   lua_pushliteral(L, GPTIMAGE_VERSION);
   lua_setfield(L, -2, "version");
   lua_pushliteral(L, "gptimage " GPTIMAGE_VERSION);

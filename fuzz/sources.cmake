@@ -1,0 +1,23 @@
+# The C files and libraries each fuzz harness links, for fuzz/CMakeLists.txt
+# (libFuzzer builds) and fuzz/tests.cmake (the replay builds).  A harness
+# not named here links src/<harness>.c alone.
+set(GPTIMAGE_FUZZ_IMAGE_SOURCES src/image.c src/imgops.c src/png_codec.c src/gif_codec.c src/jpeg_codec.c src/webp_codec.c)
+set(GPTIMAGE_FUZZ_SOURCES_image ${GPTIMAGE_FUZZ_IMAGE_SOURCES})
+set(GPTIMAGE_FUZZ_SOURCES_gif ${GPTIMAGE_FUZZ_IMAGE_SOURCES})
+set(GPTIMAGE_FUZZ_LIBS_image ${GPTIMAGE_IMAGE_LIBRARIES})
+set(GPTIMAGE_FUZZ_LIBS_gif ${GPTIMAGE_IMAGE_LIBRARIES})
+set(GPTIMAGE_FUZZ_LIBS_b64sink ${B64_LIBRARY})
+set(GPTIMAGE_FUZZ_INCLUDES ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/fuzz ${B64_INCLUDE_DIR} ${GPTIMAGE_IMAGE_INCLUDE_DIRS})
+
+# the absolute paths of harness's C files into var
+function(gptimage_fuzz_sources var harness)
+  if(DEFINED GPTIMAGE_FUZZ_SOURCES_${harness})
+    set(files "")
+    foreach(f ${GPTIMAGE_FUZZ_SOURCES_${harness}})
+      list(APPEND files ${CMAKE_SOURCE_DIR}/${f})
+    endforeach()
+  else()
+    set(files ${CMAKE_SOURCE_DIR}/src/${harness}.c)
+  endif()
+  set(${var} ${files} PARENT_SCOPE)
+endfunction()
