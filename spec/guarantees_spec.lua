@@ -35,6 +35,20 @@ describe("guarantees under attack", function()
     util.rmtree(dir)
   end)
 
+  -- Runs the gptimage command in dir against the fake server.
+  local function command(args)
+    local parts = { "cd", q(dir), "&&", "env", "OPENAI_API_KEY=" .. q(KEY), "OPENAI_BASE_URL=" .. q(srv.base_url),
+                    "GPTIMAGE_PROGRESS=plain", q(LUA), q(util.command_path()) }
+    for _, arg in ipairs(args) do parts[#parts + 1] = q(arg) end
+    local out, err = dir .. "/.out", dir .. "/.err"
+    local ok, _, code = os.execute(table.concat(parts, " ") .. " >" .. q(out) .. " 2>" .. q(err))
+    if type(ok) == "number" then code = ok / 256 end
+    local result = { code = code, stdout = util.read(out) or "", stderr = util.read(err) or "" }
+    os.remove(out)
+    os.remove(err)
+    return result
+  end
+
   describe("client options that would be sent wrong", function()
     it("an empty api_key raises before any request, as an empty OPENAI_API_KEY does", function()
       local msg = raises(gptimage.new, { api_key = "", base_url = srv.base_url })
@@ -271,20 +285,6 @@ describe("guarantees under attack", function()
     end)
   end)
 
-  -- Runs the gptimage command in dir against the fake server.
-  local function command(args)
-    local parts = { "cd", q(dir), "&&", "env", "OPENAI_API_KEY=" .. q(KEY), "OPENAI_BASE_URL=" .. q(srv.base_url),
-                    "GPTIMAGE_PROGRESS=plain", q(LUA), q(util.command_path()) }
-    for _, arg in ipairs(args) do parts[#parts + 1] = q(arg) end
-    local out, err = dir .. "/.out", dir .. "/.err"
-    local ok, _, code = os.execute(table.concat(parts, " ") .. " >" .. q(out) .. " 2>" .. q(err))
-    if type(ok) == "number" then code = ok / 256 end
-    local result = { code = code, stdout = util.read(out) or "", stderr = util.read(err) or "" }
-    os.remove(out)
-    os.remove(err)
-    return result
-  end
-
   describe("manifest outputs", function()
     local function problems_of(entries, opts)
       util.write(dir .. "/m.json", cjson.encode(entries))
@@ -395,6 +395,18 @@ describe("guarantees under attack", function()
         local ok, results, err = pcall(client.batch_collect, client, "batch_h", { dir = dir })
         assert.is_true(ok, "batch_collect raised for output_file_id " .. id .. ": " .. tostring(results))
         assert.is_nil(results)
+        assert.equals("decode", err.kind)
+      end
+    end)
+
+    it("submit answered with a hostile file or batch id is nil, err, not an id a later call raises on", function()
+      for _, fault in ipairs{ { path = "/v1/files", body = { id = "../../x", object = "file" } },
+                              { path = "/v1/batches", body = { id = "batch_1/../../x", status = "validating" } } } do
+        srv:reset()
+        srv:fault{ action = "status", status = 200, path = fault.path, body = fault.body, method = "POST" }
+        local ok, batch, err = pcall(client.batch_submit, client, { { prompt = "a" } })
+        assert.is_true(ok, tostring(batch))
+        assert.is_nil(batch)
         assert.equals("decode", err.kind)
       end
     end)

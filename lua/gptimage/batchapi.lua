@@ -276,7 +276,7 @@ function batchapi.submit(client, list, opts)
     return nil, err
   end
   local file = uploaded.json
-  if type(file) ~= "table" or type(file.id) ~= "string" then
+  if type(file) ~= "table" or not is_plain_id(file.id) then
     return nil, new_error{ kind = "decode", message = "the file upload answered without a file id",
                            request_id = uploaded.request_id }
   end
@@ -290,7 +290,8 @@ function batchapi.submit(client, list, opts)
     return nil, err
   end
   local batch = cache.strip_nulls(client:redact(created.json))
-  if type(batch) ~= "table" or type(batch.id) ~= "string" then
+  -- the id goes into later request paths (status, collect): a plain id only
+  if type(batch) ~= "table" or not is_plain_id(batch.id) then
     return nil, new_error{ kind = "decode", message = "the batch was created without an id",
                            request_id = created.request_id }
   end
