@@ -1,0 +1,134 @@
+/* deliver: the callbacks of finished jobs (see deliver.h). */
+#include <stdlib.h>
+#include "job.h"
+#include "deliver.h"
+#include "batch.h"
+#include "json.h"
+
+static void push_partial_image(lua_State *L, partial *p) {
+  int t;
+  lua_newtable(L);
+  t = lua_gettop(L);
+  if (gi_json_decode(L, p->meta, p->meta_len) && lua_istable(L, -1)) {
+    int m = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, m)) {
+      if (lua_type(L, -1) == LUA_TLIGHTUSERDATA) {
+        lua_pop(L, 1);
+        continue;
+      }
+      lua_pushvalue(L, -2);
+      lua_insert(L, -2);
+      lua_settable(L, t);
+    }
+  }
+  lua_pop(L, 1);
+  lua_pushlstring(L, p->bytes ? p->bytes : "", p->len);
+  lua_setfield(L, t, "bytes");
+  lua_pushnil(L);
+  lua_setfield(L, t, "b64_json");
+}
+
+/* calls f(args...) under pcall; on error keeps the first error in slot err_slot */
+void gi_deliver_pcall(lua_State *L, int nargs, int err_slot, int *failed) {
+  if (lua_pcall(L, nargs, 0, 0) != 0) {
+    if (!*failed) {
+      lua_replace(L, err_slot);
+      *failed = 1;
+    } else {
+      lua_pop(L, 1);
+    }
+  }
+}
+
+static void deliver_one(lua_State *L, int client_idx, gi_job *job, int err_slot, int *failed) {
+  int job_idx;
+  if (!gi_job_push(L, client_idx, job)) {
+    lua_pop(L, 1);
+    return;
+  }
+  job_idx = lua_gettop(L);
+  while (job->partials) {
+    partial *p = job->partials;
+    job->partials = p->next;
+    if (job->partials == NULL) job->partials_tail = NULL;
+    gi_uv_get(L, job_idx, "on_partial");
+    if (lua_isfunction(L, -1)) {
+      lua_Integer index = 0;
+      push_partial_image(L, p);
+      lua_getfield(L, -1, "partial_image_index");
+      index = lua_isnumber(L, -1) ? lua_tointeger(L, -1) : 0;
+      lua_pop(L, 1);
+      lua_pushinteger(L, index);
+      gi_deliver_pcall(L, 2, err_slot, failed);
+    } else {
+      lua_pop(L, 1);
+    }
+    free(p->bytes);
+    free(p->meta);
+    free(p);
+  }
+  if (job->state == ST_DONE && !job->delivered) {
+    job->delivered = 1;
+    gi_job_unlink(job);
+    gi_job_unanchor(L, client_idx, job);
+    if (job->parent) gi_batch_child_done(L, client_idx, job_idx, job, err_slot, failed);
+    gi_uv_get(L, job_idx, "on_done");
+    if (lua_isfunction(L, -1)) {
+      gi_uv_get(L, job_idx, "res");
+      gi_uv_get(L, job_idx, "err");
+      gi_deliver_pcall(L, 2, err_slot, failed);
+    } else {
+      lua_pop(L, 1);
+    }
+  }
+  lua_settop(L, job_idx - 1);
+}
+
+static int needs_delivery(gi_job *job) {
+  return job->partials != NULL || (job->state == ST_DONE && !job->delivered);
+}
+
+int gi_job_deliver(lua_State *L, int client_idx) {
+  gi_client *c = (gi_client *)lua_touserdata(L, client_idx);
+  int err_slot, failed = 0, rounds;
+  client_idx = lua_absindex(L, client_idx);
+  lua_pushnil(L);
+  err_slot = lua_gettop(L);
+  /* A delivery can end other jobs (a batch finishing, a callback cancelling):
+   * go round until nothing is left to deliver. */
+  for (rounds = 0; rounds < 1000000; rounds++) {
+    gi_job *job;
+    int n = 0, i, list;
+    lua_newtable(L);
+    list = lua_gettop(L);
+    for (job = c->jobs; job; job = job->next) {
+      if (!needs_delivery(job)) continue;
+      lua_pushlightuserdata(L, job);
+      lua_rawseti(L, list, ++n);
+    }
+    if (n == 0) {
+      lua_pop(L, 1);
+      break;
+    }
+    for (i = 1; i <= n; i++) {
+      gi_job *j2;
+      lua_rawgeti(L, list, i);
+      job = (gi_job *)lua_touserdata(L, -1);
+      lua_pop(L, 1);
+      /* the job may have been delivered by a nested call meanwhile */
+      for (j2 = c->jobs; j2 && j2 != job; j2 = j2->next) {}
+      if (j2 && needs_delivery(j2) && !c->closed) deliver_one(L, client_idx, j2, err_slot, &failed);
+    }
+    lua_pop(L, 1);
+    if (c->closed) break;
+  }
+  if (failed) {
+    lua_pushvalue(L, err_slot);
+    lua_remove(L, err_slot);
+    return 1;
+  }
+  lua_pop(L, 1);
+  return 0;
+}
+

@@ -1,0 +1,148 @@
+/* download: the images of a dall-e url response saved to files (see download.h). */
+#include <stdio.h>
+#include <string.h>
+#include "download.h"
+#include "transfer.h"
+#include "result.h"
+#include "retry.h"
+#include "savepath.h"
+
+static int start_download(lua_State *L, int job_idx, gi_job *job) {
+  gi_client *c = job->client;
+  char path[4096], err[300];
+  const char *url;
+  gi_sink *s;
+  CURLcode rc = CURLE_OK;
+  gi_uv_get(L, job_idx, "urls");
+  lua_rawgeti(L, -1, (int)job->download_index + 1);
+  url = lua_tostring(L, -1);
+  if (url == NULL) {
+    lua_pop(L, 2);
+    return 1; /* no more */
+  }
+  if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0) {
+    lua_pop(L, 2);
+    gi_transfer_fail(job, "decode", "%s", "the response holds an image url that is not http(s)");
+    return -1;
+  }
+  if (gi_savepath(job->save, (unsigned)job->download_index + 1, (unsigned)job->req.n,
+                  gi_savepath_ext(job->req.output_format), path, sizeof path) != 0) {
+    lua_pop(L, 2);
+    gi_transfer_fail(job, "io", "%s", "save path too long");
+    return -1;
+  }
+  s = gi_sink_new_file(path, 0, err, sizeof err);
+  if (s == NULL) {
+    lua_pop(L, 2);
+    gi_transfer_fail(job, "io", "%s", err);
+    return -1;
+  }
+  if (gi_transfer_put_image(job, job->download_index, s) != 0) {
+    lua_pop(L, 2);
+    gi_sink_free(s);
+    gi_transfer_fail(job, "io", "%s", "out of memory");
+    return -1;
+  }
+  job->current = s;
+  curl_easy_reset(job->easy);
+  if (gi_transfer_setup(job, c) != 0) rc = CURLE_FAILED_INIT;
+  /* image URLs live on another host: no credentials go there */
+  rc |= curl_easy_setopt(job->easy, CURLOPT_URL, url);
+  rc |= curl_easy_setopt(job->easy, CURLOPT_FOLLOWLOCATION, 1L);
+  rc |= curl_easy_setopt(job->easy, CURLOPT_MAXREDIRS, 5L);
+  rc |= curl_easy_setopt(job->easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  lua_pop(L, 2);
+  if (rc != CURLE_OK) {
+    gi_transfer_fail(job, "io", "%s", "cannot set up the image download");
+    return -1;
+  }
+  job->status = 0;
+  job->received = 0;
+  job->body_started = 0;
+  job->excerpt_len = 0;
+  job->retry_after = -1;
+  job->download_attempt = 1;
+  if (curl_multi_add_handle(c->multi, job->easy) != CURLM_OK) {
+    gi_transfer_fail(job, "io", "%s", "cannot start the image download");
+    return -1;
+  }
+  job->in_multi = 1;
+  return 0;
+}
+
+/* Failures of an image download worth another try: the image host's
+ * transient statuses and a connection that failed or broke. */
+static int download_retryable(CURLcode rc, long status) {
+  switch (rc) {
+    case CURLE_OK: return gi_retry_status_retryable(status);
+    case CURLE_COULDNT_RESOLVE_HOST: case CURLE_COULDNT_CONNECT: case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_SEND_ERROR: case CURLE_RECV_ERROR: case CURLE_GOT_NOTHING: case CURLE_PARTIAL_FILE:
+    case CURLE_SSL_CONNECT_ERROR: case CURLE_HTTP2: case CURLE_HTTP2_STREAM:
+      return 1;
+    default: return 0;
+  }
+}
+
+/* The image at download_index is fetched again after a backoff, into a new
+ * temporary file (the broken one is removed). -1 when that cannot be set
+ * up: the failure is then reported as it was. */
+static int retry_download(gi_job *job) {
+  char err[300];
+  gi_sink *fresh = gi_sink_new_file(gi_sink_path(job->current), 0, err, sizeof err);
+  if (fresh == NULL) return -1;
+  gi_transfer_put_image(job, job->download_index, fresh); /* frees the broken one */
+  job->current = fresh;
+  job->download_attempt++;
+  job->retry_at = gi_now() + gi_retry_backoff(job->download_attempt, job->retry_after);
+  job->status = 0;
+  job->received = 0;
+  job->body_started = 0;
+  job->excerpt_len = 0;
+  job->retry_after = -1;
+  job->errbuf[0] = '\0';
+  job->state = ST_RETRY_WAIT;
+  return 0;
+}
+
+void gi_download_done(lua_State *L, int job_idx, gi_job *job, CURLcode rc) {
+  long status = 0;
+  curl_easy_getinfo(job->easy, CURLINFO_RESPONSE_CODE, &status);
+  job->status = status;
+  if (!job->fail_kind && download_retryable(rc, status) && job->download_attempt <= job->max_retries &&
+      job->current && retry_download(job) == 0)
+    return;
+  if (!job->fail_kind && rc != CURLE_OK)
+    gi_transfer_fail(job, rc == CURLE_OPERATION_TIMEDOUT ? "timeout" : "network", "image download failed: %s",
+             job->errbuf[0] ? job->errbuf : curl_easy_strerror(rc));
+  if (!job->fail_kind && (status < 200 || status >= 300)) {
+    char s[16];
+    snprintf(s, sizeof s, "%ld", status);
+    gi_transfer_fail(job, "http", "image download answered HTTP %s", s);
+  }
+  if (!job->fail_kind && job->current && gi_sink_finish(job->current) != GI_SINK_OK)
+    gi_transfer_sink_fail(job, job->current, GI_SINK_EIO);
+  job->current = NULL;
+  if (job->fail_kind) {
+    /* the images are paid for: their addresses go with the error, so that
+     * they can still be fetched while the links last */
+    gi_result_push_error(L, job, job->fail_kind, job->fail_msg);
+    gi_uv_get(L, job_idx, "urls");
+    lua_setfield(L, -2, "urls");
+    gi_result_fail(L, job_idx, job);
+    return;
+  }
+  job->download_index++;
+  gi_download_next(L, job_idx, job);
+}
+
+void gi_download_next(lua_State *L, int job_idx, gi_job *job) {
+  int r = start_download(L, job_idx, job);
+  if (r < 0) {
+    gi_result_fail_kind(L, job_idx, job, job->fail_kind, job->fail_msg);
+  } else if (r > 0) {
+    gi_uv_get(L, job_idx, "doc");
+    gi_result_succeed(L, job_idx, job, lua_gettop(L));
+    lua_pop(L, 1);
+  }
+}
+

@@ -1,0 +1,116 @@
+/* job_internal: the job struct and the helpers every job file shares.
+ *
+ * Private to the files that make up a job (job.c, transfer.c, result.c,
+ * retry.c, download.c, raw.c, batch.c, deliver.c); nothing outside src/job*
+ * and those files includes it.  job.c owns the struct's lifecycle: it makes
+ * the userdata, links it into the client's list, anchors it in the client's
+ * uservalue and frees it.  The other files each own a group of fields (see
+ * the comments below) and change the rest only through the functions here. */
+#ifndef GPTIMAGE_JOB_INTERNAL_H
+#define GPTIMAGE_JOB_INTERNAL_H
+
+#include <stddef.h>
+#include "curlapi.h"
+#include "lua_compat.h"
+#include "client.h"
+#include "request.h"
+#include "scanner.h"
+#include "sse.h"
+#include "b64sink.h"
+
+/* the three kinds of job share one struct; fields of the others stay zero */
+typedef enum { JOB_IMAGE, JOB_BATCH, JOB_RAW } job_kind;
+typedef enum { ST_RUNNING, ST_RETRY_WAIT, ST_DONE } job_state;
+typedef enum { EV_UNKNOWN, EV_PARTIAL, EV_COMPLETED, EV_OTHER } event_kind;
+
+typedef struct partial {
+  struct partial *next;
+  char *bytes;
+  size_t len;
+  char *meta;
+  size_t meta_len;
+} partial;
+
+struct gi_job {
+  gi_job *next, *prev;  /* the client's list of undelivered jobs */
+  gi_client *client;    /* NULL once the client is gone */
+  job_kind kind;
+  job_state state;
+  int delivered;        /* on_done ran (or there was none) */
+  int cancelled;        /* ended by cancel or by the client closing */
+  int in_multi;
+  CURL *easy;
+  struct curl_slist *headers;
+  gi_request req;
+  char op[12];
+  char errbuf[CURL_ERROR_SIZE];
+  double timeout;
+  long max_retries;
+  char *save;           /* save template, or NULL for bytes */
+  int attempt;
+  double retry_at;
+  /* one attempt's response */
+  long status;
+  char request_id[128];
+  char content_type[96];
+  double retry_after;   /* seconds; < 0 when the server gave none */
+  int should_retry;     /* x-should-retry: -1 absent, 0 false, 1 true */
+  double received;
+  int body_started, sse_mode;
+  gi_scanner *scanner;
+  gi_sse sse;
+  event_kind event;
+  gi_sink *current;     /* where the b64_json being read goes */
+  gi_sink **images;     /* final images by index */
+  size_t nimages, capimages;
+  unsigned completed;   /* SSE completed events seen */
+  char *final_meta;     /* SSE: the completed event's skeleton */
+  char *error_event;    /* SSE: an error event's skeleton */
+  partial *partials, *partials_tail;
+  const char *fail_kind; /* set when the body itself failed: decode, io, http */
+  char fail_msg[300];
+  char excerpt[256];
+  size_t excerpt_len;
+  /* dall-e url images being downloaded for save */
+  int downloading;
+  size_t download_index;
+  int download_attempt; /* of the image at download_index, from 1 */
+  /* batches */
+  gi_job *parent;
+  int batch_index;
+  int batch_total, batch_next, batch_running, batch_done, concurrency;
+};
+
+/* ---- job.c: userdata, uservalue, the client's list ---- */
+
+/* pushes uservalue[field] of the userdata at idx (nil when it has none) */
+void gi_uv_get(lua_State *L, int idx, const char *field);
+/* uservalue[field] = the value on top (popped) */
+void gi_uv_set(lua_State *L, int idx, const char *field);
+/* pushes the client userdata of the job at job_idx */
+void gi_job_push_client(lua_State *L, int job_idx);
+/* client.jobs[job] = the job userdata at job_idx: keeps it alive until delivered */
+void gi_job_anchor(lua_State *L, int client_idx, int job_idx, gi_job *job);
+void gi_job_unanchor(lua_State *L, int client_idx, gi_job *job);
+/* pushes the userdata of an anchored job and returns 1; pushes nil and
+ * returns 0 when it is not anchored any more */
+int gi_job_push(lua_State *L, int client_idx, gi_job *job);
+/* stores res (at -2) and err (at -1), pops both, and marks the job done */
+void gi_job_store_result(lua_State *L, int job_idx, gi_job *job);
+/* a new job userdata of the client at client_idx, pushed, not yet linked */
+gi_job *gi_job_new(lua_State *L, int client_idx, gi_client *c, job_kind kind, const char *op);
+/* appends the job to the client's list of undelivered jobs / takes it out */
+void gi_job_link(gi_client *c, gi_job *job);
+void gi_job_unlink(gi_job *job);
+/* save, timeout, max_retries, on_done, on_partial from the options at opts */
+void gi_job_read_local_options(lua_State *L, int opts, int job_idx, gi_job *job);
+/* a job fully set up goes into the client's multi handle and its list and
+ * is anchored until it is delivered; raises when curl refuses it */
+void gi_job_launch(lua_State *L, int client_idx, int job_idx, gi_client *c, gi_job *job);
+/* starts an image job (generate, edit, variation) and pushes it; raises on
+ * caller bugs */
+gi_job *gi_job_start_image(lua_State *L, int client_idx, gi_op op, const char *opname, int opts_idx);
+/* frees the easy handle (out of the multi first), the request and headers */
+void gi_job_release_transfer(gi_job *job);
+
+#endif

@@ -1,0 +1,67 @@
+/* retry: when an attempt is tried again, and after how long (see retry.h). */
+#include <stdlib.h>
+#include <math.h>
+#include "job.h"
+#include "retry.h"
+#include "transfer.h"
+
+int gi_retry_status_retryable(long status) {
+  return status == 408 || status == 409 || status == 429 || status >= 500;
+}
+
+/* Seconds before attempt number `attempt` (2 for the first retry): what the
+ * server asked for when it asked for a minute or less, else 0.5 s doubling
+ * up to 8 s, less up to a quarter of jitter so that clients spread out. */
+double gi_retry_backoff(int attempt, double retry_after) {
+  double d = retry_after;
+  if (!(d > 0 && d <= 60)) {
+    double jitter = 1.0 - ((double)rand() / (double)RAND_MAX) * 0.25;
+    d = 0.5 * pow(2.0, (double)(attempt - 2));
+    if (d > 8) d = 8;
+    d *= jitter;
+  }
+  return d;
+}
+
+static double backoff(gi_job *job) { return gi_retry_backoff(job->attempt, job->retry_after); }
+
+void gi_retry_schedule(gi_job *job) {
+  if (job->in_multi) {
+    curl_multi_remove_handle(job->client->multi, job->easy);
+    job->in_multi = 0;
+  }
+  job->attempt++;
+  job->retry_at = gi_now() + backoff(job);
+  gi_transfer_abort_images(job);
+  gi_transfer_free_partials(job); /* the next attempt streams them again */
+  gi_transfer_reset(job);
+  job->state = ST_RETRY_WAIT;
+}
+
+int gi_retry_allowed(gi_job *job) {
+  return job->attempt <= job->max_retries && job->should_retry != 0;
+}
+
+void gi_job_start_due_retries(lua_State *L, gi_client *c, double now) {
+  gi_job *job;
+  (void)L;
+  for (job = c->jobs; job; job = job->next) {
+    if (job->state != ST_RETRY_WAIT || job->retry_at > now) continue;
+    job->state = ST_RUNNING;
+    if (curl_multi_add_handle(c->multi, job->easy) == CURLM_OK) {
+      job->in_multi = 1;
+    } else {
+      job->state = ST_RETRY_WAIT;
+      job->retry_at = now + 0.1;
+    }
+  }
+}
+
+double gi_job_next_retry(gi_client *c) {
+  gi_job *job;
+  double t = 0;
+  for (job = c->jobs; job; job = job->next)
+    if (job->state == ST_RETRY_WAIT && (t == 0 || job->retry_at < t)) t = job->retry_at;
+  return t;
+}
+

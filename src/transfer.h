@@ -1,0 +1,43 @@
+/* transfer: the libcurl callbacks of a job, pure C.
+ *
+ * gi_transfer_on_header and gi_transfer_on_body take what libcurl hands over
+ * and move it into the job's response fields (status, request id, content
+ * type, Retry-After, x-should-retry, the excerpt of the body) and into its
+ * sinks: a JSON body goes through the scanner, an event stream through the
+ * SSE framer and then the scanner, and every b64_json value streams into an
+ * image sink (a file when saving, memory otherwise); partial images queue on
+ * job->partials; url downloads and raw requests write the body as it is.
+ *
+ * Contract: nothing here touches Lua or raises, so no Lua error can unwind
+ * through libcurl.  The first failure is kept in job->fail_kind/fail_msg and
+ * the callback returns a short count so that libcurl stops the transfer;
+ * results are built later, outside libcurl (result.c).  Whatever a server
+ * sends, these functions only write inside the job's own buffers. */
+#ifndef GPTIMAGE_TRANSFER_H
+#define GPTIMAGE_TRANSFER_H
+
+#include "job_internal.h"
+
+/* CURLOPT_HEADERFUNCTION and CURLOPT_WRITEFUNCTION; ud is the job */
+size_t gi_transfer_on_header(char *p, size_t size, size_t nmemb, void *ud);
+size_t gi_transfer_on_body(char *p, size_t size, size_t nmemb, void *ud);
+/* the options every easy handle of a job gets (callbacks, timeouts, TLS,
+ * proxy); 0, or -1 when curl refused one */
+int gi_transfer_setup(gi_job *job, gi_client *c);
+/* a scanner whose b64_json values go to the job's image sinks, or NULL */
+gi_scanner *gi_transfer_new_scanner(gi_job *job);
+
+/* records the first failure of the body: kind and fmt with one %s (detail) */
+void gi_transfer_fail(gi_job *job, const char *kind, const char *fmt, const char *detail);
+/* records a sink's failure (rc: GI_SINK_E*; s may be NULL: out of memory) */
+void gi_transfer_sink_fail(gi_job *job, gi_sink *s, int rc);
+/* image slot index takes s (any sink already there is freed); 0 or -1 */
+int gi_transfer_put_image(gi_job *job, size_t index, gi_sink *s);
+/* removes the temporary files of every image of the attempt */
+void gi_transfer_abort_images(gi_job *job);
+void gi_transfer_free_partials(gi_job *job);
+/* drops everything one attempt received (temporary files are removed) and
+ * readies the job for the next attempt */
+void gi_transfer_reset(gi_job *job);
+
+#endif
