@@ -10,8 +10,11 @@ Modules, each owning one concern, calls going downwards only:
     faults      fault queue entries and the answers / body transforms they cause
     batches     the Files and Batches endpoints
     generation  one images request resolved into an ImagesResponse or SSE answer
+    models      shut-down and current models and what each accepts
     multipart   strict multipart/form-data parsing
-    images      real PNG / JPEG / WebP images and the store of served images
+    images      real PNG / GIF / SVG / JPEG / WebP images and the served-image store
+    patterns    what an image looks like: a pattern and colours from the prompt
+    gif         the animated GIF encoder
     answers     answer bodies as byte segments, JSON encoding, API errors
     state       the one State object: config, faults, records, files, batches
 

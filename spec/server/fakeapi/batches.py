@@ -10,7 +10,7 @@ import json
 import time
 
 from .answers import ApiError, dumps, join_json, new_id
-from .generation import Generation, Params
+from .generation import Generation, Inputs, Params
 
 BATCH_ENDPOINTS = ("/v1/images/generations", "/v1/images/edits")
 
@@ -116,7 +116,7 @@ def batch_line_result(state, line_number, line, endpoint, file_base_url):
         inputs = body.get("image", body.get("images"))
         count = len(inputs) if isinstance(inputs, list) else (1 if inputs else 0)
         params = Params(dict(body, stream=None), False, state.config_value("strict"))
-        generation = Generation(state, operation, params, count)
+        generation = Generation(state, operation, params, Inputs(images=count))
         value, _ = generation.response_value(file_base_url)
         status, payload, ok = 200, join_json(value), True
     except ApiError as error:

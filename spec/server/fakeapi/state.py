@@ -22,6 +22,7 @@ DEFAULT_CONFIG = {
     "sse_interval": 0.0,    # seconds between SSE events
     "delay": 0.0,           # seconds before every API answer
     "api_key": None,        # when set, any other key gets 401 invalid_api_key
+    "shut_down": False,     # refuse the models the API has shut down, as it does
 }
 
 
