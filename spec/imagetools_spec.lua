@@ -2,12 +2,14 @@
 -- PNGs and GIFs made here, the real JPEG, WebP and SVG files of the fuzz
 -- corpus, every input form, and hostile files (declared sizes far past the
 -- limits, cut-short and damaged data), which must be nil, err with kind
--- "decode" and never a crash.  Output pixels are read back by a decoder
--- that is not the one under test (helpers.images.png_pixels).
+-- "decode" and never a crash; and an edit's mask given as { bw = ... },
+-- converted on the way.  Output pixels are read back by a decoder that is
+-- not the one under test (helpers.images.png_pixels).
 local gptimage = require "gptimage"
 local images = require "helpers.images"
 local util = require "helpers.util"
 local cjson = require "cjson"
+local fake = require "helpers.server"
 
 local CORPUS = (os.getenv("GPTIMAGE_SOURCE_DIR") or ".") .. "/fuzz/corpus"
 
@@ -358,6 +360,55 @@ describe("image tools", function()
           end
         end
       end
+    end)
+  end)
+
+  describe("an edit's black-and-white mask", function()
+    local srv, client
+
+    setup(function() srv = fake.start{} end)
+    teardown(function() srv:stop() end)
+    before_each(function()
+      srv:reset()
+      client = gptimage.new{ api_key = "sk-test", base_url = srv.base_url, max_retries = 0 }
+    end)
+    after_each(function() client:close() end)
+
+    local function sha256(bytes)
+      local path = file("hash.bin", bytes)
+      local pipe = assert(io.popen("sha256sum '" .. path .. "'"))
+      local out = pipe:read("*a")
+      pipe:close()
+      return out:match("^(%x+)")
+    end
+
+    local function mask_part()
+      for _, part in ipairs(srv:last_request().parts or {}) do
+        if part.name == "mask" then return part end
+      end
+    end
+
+    it("is converted to an alpha mask of the first image's size and sent as PNG", function()
+      local image = images.png{ width = 48, height = 32, colour = "rgb" }
+      local bw = images.png{ width = 12, height = 8, colour = "gray", pixels = function(x) return x < 6 and "\0" or "\255" end }
+      local bw_path = file("bw.png", bw)
+      assert(client:edit{ image = { image, image }, mask = { bw = bw_path }, prompt = "redraw the background" })
+      local part = mask_part()
+      assert.equals("image/png", part.content_type)
+      assert.equals(sha256(assert(gptimage.alpha_mask(bw, { size = "48x32" }))), part.sha256)
+      assert(client:edit{ image = image, mask = { bw = bw, invert = true }, prompt = "x" })
+      assert.equals(sha256(assert(gptimage.alpha_mask(bw, { like = image, invert = true }))), mask_part().sha256)
+    end)
+
+    it("raises before any request when it cannot be read", function()
+      local image = images.png{ width = 8, height = 8, colour = "rgb" }
+      local msg = raised(client.edit, client, { image = image, mask = { bw = dir .. "/none.png" }, prompt = "x" })
+      assert.truthy(msg:find("none.png", 1, true))
+      msg = raised(client.edit, client, { image = image, mask = { bw = "GIF89a broken" }, prompt = "x" })
+      assert.truthy(msg:find("mask (bytes)", 1, true))
+      msg = raised(client.edit, client, { image = image, mask = { bw = image, size = 2 }, prompt = "x" })
+      assert.truthy(msg:find("unknown option 'size'", 1, true))
+      assert.same({}, srv:requests())
     end)
   end)
 end)

@@ -454,6 +454,15 @@ static int l_alpha_mask(lua_State *L) {
   return 1;
 }
 
+int gi_imgtools_is_bw_mask(lua_State *L, int idx) {
+  int bw;
+  if (lua_type(L, idx) != LUA_TTABLE) return 0;
+  lua_getfield(L, idx, "bw");
+  bw = !lua_isnil(L, -1);
+  lua_pop(L, 1);
+  return bw;
+}
+
 void gi_imgtools_push_bw_mask(lua_State *L, int idx, uint32_t width, uint32_t height, const char *label) {
   static const char *const BW_FIELDS[] = {"bw", "invert", NULL};
   source src;

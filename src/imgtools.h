@@ -19,6 +19,8 @@
  * stack. */
 void gi_imgtools_register(lua_State *L);
 
+/* Whether the value at idx is a black-and-white mask: a table with a bw field. */
+int gi_imgtools_is_bw_mask(lua_State *L, int idx);
 /* For an edit's mask given as { bw = input, invert = bool }: pushes the
  * PNG bytes of its alpha mask at width x height.  Raises, naming label, when
  * the table is malformed or the picture cannot be read or decoded (as the

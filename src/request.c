@@ -13,6 +13,7 @@
 #include "hint.h"
 #include "models.h"
 #include "input.h"
+#include "imgtools.h"
 #include "json.h"
 
 #define DALLE_IMAGE_LIMIT (4LL * 1024 * 1024)
@@ -609,6 +610,11 @@ static void read_inputs(lua_State *L, int snap, int keep, gi_op op, const gi_mod
   if (op != GI_OP_EDIT) return;
   lua_getfield(L, snap, "mask");
   if (!lua_isnil(L, -1)) {
+    /* { bw = picture }: made into the API's alpha mask at the first image's size */
+    if (gi_imgtools_is_bw_mask(L, -1)) {
+      gi_imgtools_push_bw_mask(L, -1, (uint32_t)out->images[0]->width, (uint32_t)out->images[0]->height, "mask");
+      lua_replace(L, -2);
+    }
     out->mask = gi_input_new(L, keep);
     gi_input_read(L, -1, keep, "mask", out->mask);
     if (known) check_mask(L, out->mask, out->images[0]);
