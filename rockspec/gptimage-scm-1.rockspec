@@ -39,6 +39,7 @@ build = {
         "src/savepath.c", "src/curlapi.c", "src/hint.c",
         "src/image.c", "src/imgops.c", "src/imgtools.c", "src/png_codec.c",
         "src/gif_codec.c", "src/jpeg_codec.c", "src/webp_codec.c",
+        "src/os.c", "src/helpers.c",
       },
       libraries = { "pthread", "dl", "spng", "gif", "jpeg", "webp", "webpdemux", "m" },
       -- Debian and Ubuntu keep curl/curl.h in a multiarch folder
@@ -57,6 +58,8 @@ build = {
     ["gptimage.cli.batch"] = "lua/gptimage/cli/batch.lua",
     ["gptimage.manifest"] = "lua/gptimage/manifest.lua",
     ["gptimage.cache"] = "lua/gptimage/cache.lua",
+    ["gptimage.json"] = "lua/gptimage/json.lua",
+    ["gptimage.fs"] = "lua/gptimage/fs.lua",
     ["gptimage.batchapi"] = "lua/gptimage/batchapi.lua",
     ["gptimage.nvim"] = "lua/gptimage/nvim.lua",
     ["gptimage.nvim.config"] = "lua/gptimage/nvim/config.lua",

@@ -203,6 +203,22 @@ describe("the Batch API from Lua", function()
     end
   end)
 
+  it("collect numbers the images of one line as a direct call does, hidden names included", function()
+    local direct = assert(client:generate{ prompt = "d", quality = "low", n = 3, save = dir .. "/direct/.hidden" })
+    local batch = assert(client:batch_submit({
+      { prompt = "b", quality = "low", n = 3, save = dir .. "/batch/.hidden", custom_id = "hidden" },
+    }))
+    local results = assert(client:batch_collect(batch.id, { outputs = { hidden = dir .. "/batch/.hidden" },
+                                                          wait = true, interval = 0.01 }))
+    local paths = {}
+    for i, image in ipairs(results[1].res.images) do
+      paths[i] = image.path
+      assert.equals(direct.images[i].path:gsub("/direct/", "/batch/"), image.path)
+      assert.is_true(util.is_png(util.read(image.path)))
+    end
+    assert.same({ dir .. "/batch/.hidden-1", dir .. "/batch/.hidden-2", dir .. "/batch/.hidden-3" }, paths)
+  end)
+
   it("collect without a state names files by custom_id, inside dir", function()
     local batch = assert(client:batch_submit({
       { prompt = "a", quality = "low", custom_id = "../../escape" },

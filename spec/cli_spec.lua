@@ -7,6 +7,7 @@ local cjson = require "cjson"
 local fake = require "helpers.server"
 local util = require "helpers.util"
 local cache = require "gptimage.cache"
+local json = require "gptimage.json"
 local manifest = require "gptimage.manifest"
 
 local LUA = os.getenv("GPTIMAGE_LUA") or "lua5.4"
@@ -694,7 +695,7 @@ describe("gptimage.cache", function()
 
   it("writes JSON with sorted keys, so equal requests hash equally", function()
     assert.equals('{"a":1,"b":[1,2,{"c":"x\\"y\\n/"}],"d":[],"e":{}}',
-      cache.json_encode({ e = {}, d = cache.array(), b = { 1, 2, { c = "x\"y\n/" } }, a = 1 }))
+      json.encode({ e = {}, d = json.array(), b = { 1, 2, { c = "x\"y\n/" } }, a = 1 }))
     assert.equals(cache.request_hash({ prompt = "p", model = "m", size = "1024x1024" }),
                   cache.request_hash({ size = "1024x1024", model = "m", prompt = "p", n = 1 }))
     assert.are_not.equal(cache.request_hash({ prompt = "p", model = "m" }),

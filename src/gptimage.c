@@ -13,11 +13,12 @@
 #include "json.h"
 #include "cost.h"
 #include "b64sink.h"
-#include "savepath.h"
 #include "models.h"
 #include "curlapi.h"
 #include "luabuf.h"
 #include "imgtools.h"
+#include "helpers.h"
+#include "os.h"
 
 static const char DEFAULT_CLIENT_KEY[] = "gptimage.default_client";
 
@@ -81,26 +82,6 @@ static int module_b64decode(lua_State *L) {
   return 1;
 }
 
-/* gptimage.save_path(template, index, count [, output_format]) -> path : the
- * name image `index` of `count` is saved under, for Lua code that must know
- * it before the call (collision checks, dependencies, Batch API output). */
-static int module_save_path(lua_State *L) {
-  const char *tmpl = luaL_checkstring(L, 1);
-  lua_Integer index = luaL_checkinteger(L, 2), count = luaL_checkinteger(L, 3);
-  const char *format = luaL_optstring(L, 4, NULL);
-  const char *ext = gi_savepath_ext(format);
-  /* each "{i}" grows to at most 6 digits, each "{ext}" to the extension */
-  size_t cap = (strlen(tmpl) + 1) * (strlen(ext) + 6) + 16;
-  char *out;
-  if (index < 1 || count < 1 || index > count || count > 100000)
-    return luaL_error(L, "gptimage.save_path: index must be 1..count and count at most 100000");
-  out = (char *)lua_newuserdata(L, cap); /* collected, whatever raises */
-  if (gi_savepath(tmpl, (unsigned)index, (unsigned)count, ext, out, cap) != 0)
-    return luaL_error(L, "gptimage.save_path: template too long");
-  lua_pushstring(L, out);
-  return 1;
-}
-
 /* gptimage.libcurl() -> version, ssl_version | nil, err : loads libcurl as
  * the first request would (a health check needs no request to know). */
 static int module_libcurl(lua_State *L) {
@@ -126,7 +107,6 @@ static const luaL_Reg MODULE_FUNCTIONS[] = {
   {"estimate", gi_cost_estimate},
   {"cost", gi_cost_lua},
   {"b64decode", module_b64decode},
-  {"save_path", module_save_path},
   {"libcurl", module_libcurl},
   {NULL, NULL}
 };
@@ -141,6 +121,8 @@ int luaopen_gptimage(lua_State *L) {
   lua_newtable(L);
   luaL_setfuncs(L, MODULE_FUNCTIONS, 0);
   gi_imgtools_register(L);
+  gi_helpers_open(L);
+  gi_os_open(L);
   lua_pushliteral(L, GPTIMAGE_VERSION);
   lua_setfield(L, -2, "version");
   lua_pushliteral(L, "gptimage " GPTIMAGE_VERSION);

@@ -5,8 +5,7 @@
 /* Names longer than this get no hint: option names are short. */
 #define MAX_HINT_LEN 40
 
-/* Edit distance where swapping two neighbours counts as one edit. */
-static size_t edit_distance(const char *a, const char *b) {
+size_t gi_edit_distance(const char *a, const char *b) {
   size_t la = strlen(a), lb = strlen(b), i, j;
   size_t d[MAX_HINT_LEN + 1][MAX_HINT_LEN + 1];
   if (la > MAX_HINT_LEN || lb > MAX_HINT_LEN) return (size_t)-1;
@@ -32,7 +31,7 @@ void gi_hint_init(gi_hint *h, const char *key) {
 }
 
 void gi_hint_consider(gi_hint *h, const char *name) {
-  size_t d = edit_distance(h->key, name);
+  size_t d = gi_edit_distance(h->key, name);
   if (d < h->distance) {
     h->distance = d;
     h->best = name;

@@ -87,7 +87,7 @@ static size_t read_at(reader *r, long long off, unsigned char *out, size_t n) {
   return n;
 }
 
-static int sniff(const unsigned char *h, size_t n, gi_image_type *type) {
+int gi_input_sniff(const unsigned char *h, size_t n, gi_image_type *type) {
   if (n >= 8 && memcmp(h, "\x89PNG\r\n\x1a\n", 8) == 0) *type = GI_IMG_PNG;
   else if (n >= 3 && h[0] == 0xFF && h[1] == 0xD8 && h[2] == 0xFF) *type = GI_IMG_JPEG;
   else if (n >= 12 && memcmp(h, "RIFF", 4) == 0 && memcmp(h + 8, "WEBP", 4) == 0) *type = GI_IMG_WEBP;
@@ -208,7 +208,7 @@ static int examine(gi_input *in, char *err, size_t errlen) {
     snprintf(err, errlen, "cannot read %s: %s", in->label, strerror(r->error));
     return -1;
   }
-  if (!sniff(head, n, &in->type)) {
+  if (!gi_input_sniff(head, n, &in->type)) {
     const char *other = other_format(head, n);
     if (other) snprintf(err, errlen, "%s is %s; use a PNG, JPEG or WebP image", in->label, other);
     else snprintf(err, errlen, "%s is not a PNG, JPEG or WebP image", in->label);
@@ -407,7 +407,7 @@ void gi_input_read(lua_State *L, int idx, int keep_idx, const char *label, gi_in
     gi_image_type ignored;
     keep_value(L, idx, keep_idx);
     /* decided by content: a string that starts like an image is its bytes */
-    if (sniff((const unsigned char *)s, len, &ignored)) {
+    if (gi_input_sniff((const unsigned char *)s, len, &ignored)) {
       use_bytes(in, label, s, len);
     } else {
       const char *other = other_format((const unsigned char *)s, len);

@@ -28,6 +28,9 @@ typedef struct gi_input {
   char label[96];          /* how messages name it: "image 2 (bytes)", "mask 'm.png'" */
 } gi_input;
 
+/* The type of an image from its first bytes (n of them): 1 and *type, or 0
+ * when they are not a PNG, JPEG or WebP. */
+int gi_input_sniff(const unsigned char *h, size_t n, gi_image_type *type);
 /* A zeroed input whose memory is anchored in the table at keep_idx, so the
  * upload callbacks can point at it until the job ends. */
 gi_input *gi_input_new(lua_State *L, int keep_idx);

@@ -17,6 +17,8 @@
 -- the module: "api", "http", "network", "timeout", "io", "decode").
 
 local cache = require "gptimage.cache"
+local json = require "gptimage.json"
+local fs = require "gptimage.fs"
 
 local batchapi = {}
 
@@ -167,11 +169,11 @@ end
 --- The state of a file: { batches = { [id] = record } }; a missing file is
 -- an empty state. nil, message when the file is not a state file.
 function batchapi.read_state(path)
-  local text = cache.read_file(path)
+  local text = fs.read_file(path)
   if not text then
     return { batches = {} }
   end
-  local state, problem = cache.json_decode(text)
+  local state, problem = json.decode(text)
   if type(state) ~= "table" then
     return nil, "'" .. path .. "' is not a batch state file: " .. tostring(problem or "not an object")
   end
@@ -180,11 +182,11 @@ function batchapi.read_state(path)
 end
 
 function batchapi.save_state(path, state)
-  local ok, text = pcall(cache.json_encode, state, "  ")
+  local ok, text = pcall(json.encode, state, "  ")
   if not ok then
     return nil, text
   end
-  return cache.write_atomic(path, text .. "\n")
+  return fs.write_atomic(path, text .. "\n")
 end
 
 local function update_state(path, id, change)
@@ -246,10 +248,10 @@ function batchapi.submit(client, list, opts)
       error(where .. ": 'save' must be a path", 2)
     end
     seen[custom_id] = i
-    lines[i] = cache.json_encode({ custom_id = custom_id, method = "POST", url = batchapi.ENDPOINT, body = body })
+    lines[i] = json.encode({ custom_id = custom_id, method = "POST", url = batchapi.ENDPOINT, body = body })
     entries[i] = {
       custom_id = custom_id,
-      output = entry.save and cache.absolute(entry.save) or nil,
+      output = entry.save and fs.absolute(entry.save) or nil,
       request_hash = entry.request_hash,
       model = body.model,
       prompt = body.prompt,
@@ -261,7 +263,7 @@ function batchapi.submit(client, list, opts)
   end
 
   local path = temporary_file()
-  local ok, problem = cache.write_atomic(path, table.concat(lines, "\n") .. "\n")
+  local ok, problem = fs.write_atomic(path, table.concat(lines, "\n") .. "\n")
   if not ok then
     os.remove(path)
     return nil, new_error{ kind = "io", message = problem }
@@ -289,7 +291,7 @@ function batchapi.submit(client, list, opts)
   if not created then
     return nil, err
   end
-  local batch = cache.strip_nulls(client:redact(created.json))
+  local batch = json.strip_nulls(client:redact(created.json))
   -- the id goes into later request paths (status, collect): a plain id only
   if type(batch) ~= "table" or not is_plain_id(batch.id) then
     return nil, new_error{ kind = "decode", message = "the batch was created without an id",
@@ -322,7 +324,7 @@ function batchapi.status(client, id)
   if not res then
     return nil, err
   end
-  local batch = cache.strip_nulls(client:redact(res.json))
+  local batch = json.strip_nulls(client:redact(res.json))
   if type(batch) ~= "table" or type(batch.status) ~= "string" then
     return nil, new_error{ kind = "decode", message = "the batch answer has no status", request_id = res.request_id }
   end
@@ -335,14 +337,14 @@ function batchapi.cancel(client, id)
   if not res then
     return nil, err
   end
-  return cache.strip_nulls(client:redact(res.json))
+  return json.strip_nulls(client:redact(res.json))
 end
 
 ------------------------------------------------------------------------
 -- collect
 
 local function sleep(seconds)
-  cache.execute(string.format("sleep %.3f", seconds))
+  require("gptimage").os.sleep(seconds)
 end
 
 local function pending_error(batch)
@@ -380,29 +382,14 @@ local function wait_until_done(client, id, opts)
   end
 end
 
-local function sniff_extension_of_format(output_format)
-  if output_format == "jpeg" then
-    return "jpg"
-  elseif output_format == "webp" then
-    return "webp"
-  end
-  return "png"
+-- The output_format of decoded image bytes (the module's sniffer).
+local function sniffed_format(bytes)
+  return require("gptimage").sniff(bytes) or "png"
 end
 
-local function sniff_extension(bytes)
-  if bytes:sub(1, 8) == "\137PNG\r\n\26\n" then
-    return "png"
-  elseif bytes:sub(1, 3) == "\255\216\255" then
-    return "jpg"
-  elseif bytes:sub(1, 4) == "RIFF" and bytes:sub(9, 12) == "WEBP" then
-    return "webp"
-  end
-  return "png"
-end
-
--- The path of image i of n, as the module names them.
-local function numbered_path(template, i, count, extension)
-  return require("gptimage").save_path(template, i, count, extension == "jpg" and "jpeg" or extension)
+-- The path of image i of n, as the module names the images of one call.
+local function numbered_path(template, i, count, output_format)
+  return require("gptimage").save_path(template, i, count, output_format)
 end
 
 --- A relative file name made from a custom_id: no absolute paths, no "..".
@@ -419,7 +406,7 @@ function batchapi.safe_name(custom_id)
   if name == "" then
     name = "_"
   end
-  if not cache.basename(name):match("%.[%w]+$") then
+  if not fs.basename(name):match("%.[%w]+$") then
     name = name .. ".{ext}"
   end
   return name
@@ -448,7 +435,7 @@ end
 local function collect_line(line, number, ctx)
   -- what the server sent may echo the API key: masked before it reaches a
   -- result, a record or a message
-  local record = ctx.redact(cache.json_decode(line))
+  local record = ctx.redact(json.decode(line))
   if type(record) ~= "table" then
     return line_error(nil, nil, { kind = "decode",
       message = string.format("line %d of the batch output is not JSON", number) })
@@ -461,11 +448,11 @@ local function collect_line(line, number, ctx)
   elseif info.output then
     template = info.output
   elseif custom_id then
-    template = cache.join(ctx.dir, batchapi.safe_name(custom_id))
+    template = fs.join(ctx.dir, batchapi.safe_name(custom_id))
   end
   -- where a failed line would have gone: the template with the extension
   -- the request asked for
-  local expected = template and (template:gsub("{ext}", sniff_extension_of_format(info.output_format)))
+  local expected = template and (template:gsub("{ext}", require("gptimage").extension(info.output_format)))
   local response = type(record.response) == "table" and record.response or nil
   if record.error then
     local e = type(record.error) == "table" and record.error or {}
@@ -515,8 +502,8 @@ local function collect_line(line, number, ctx)
   ctx.answered[custom_id] = number
   local paths = {}
   for i, bytes in ipairs(decoded) do
-    paths[i] = numbered_path(template, i, #decoded, sniff_extension(bytes))
-    local other = ctx.written[cache.normalize(paths[i])]
+    paths[i] = numbered_path(template, i, #decoded, sniffed_format(bytes))
+    local other = ctx.written[fs.normalize(paths[i])]
     if other then
       return line_error(custom_id, expected, { kind = "io", request_id = response.request_id,
         message = string.format("image %d would be saved as '%s', which custom_id '%s' already wrote; "
@@ -532,16 +519,16 @@ local function collect_line(line, number, ctx)
   local images = {}
   for i, bytes in ipairs(decoded) do
     if asked and asked > 1 then
-      paths[i] = numbered_path(template, i, asked, sniff_extension(bytes))
+      paths[i] = numbered_path(template, i, asked, sniffed_format(bytes))
     end
-    local ok, problem = cache.write_atomic(paths[i], bytes)
+    local ok, problem = fs.write_atomic(paths[i], bytes)
     if not ok then
       return line_error(custom_id, expected, { kind = "io", message = problem })
     end
-    ctx.written[cache.normalize(paths[i])] = custom_id
+    ctx.written[fs.normalize(paths[i])] = custom_id
     images[i] = { path = paths[i], revised_prompt = data[i].revised_prompt }
   end
-  local output = template:gsub("{ext}", sniff_extension(decoded[1]))
+  local output = template:gsub("{ext}", require("gptimage").extension(sniffed_format(decoded[1])))
   local model = info.model or body.model
   local res = {
     images = images, usage = body.usage, created = body.created, request_id = response.request_id,
@@ -683,7 +670,7 @@ function batchapi.collect(client, id, opts)
   end)
   if state_path then
     update_state(state_path, id, function(old)
-      old = old or { id = id, entries = cache.array() }
+      old = old or { id = id, entries = json.array() }
       old.collected_at = os.time()
       old.status = batch.status
       return old

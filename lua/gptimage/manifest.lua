@@ -19,6 +19,8 @@
 
 local cjson = require "cjson"
 local cache = require "gptimage.cache"
+local json = require "gptimage.json"
+local fs = require "gptimage.fs"
 
 local manifest = {}
 
@@ -57,24 +59,10 @@ local function all_fields()
   return names
 end
 
-local function edit_distance(a, b)
-  local previous = {}
-  for j = 0, #b do
-    previous[j] = j
-  end
-  for i = 1, #a do
-    local current = { [0] = i }
-    for j = 1, #b do
-      local cost = (a:sub(i, i) == b:sub(j, j)) and 0 or 1
-      current[j] = math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
-    end
-    previous = current
-  end
-  return previous[#b]
-end
-
 --- The closest of `names` to `word`, when close enough to be a typo.
+-- (Edit distance: the module's, a swap of neighbours counting as one edit.)
 function manifest.suggest(word, names)
+  local edit_distance = require("gptimage").edit_distance
   local best, best_distance
   for _, name in ipairs(names) do
     local distance = edit_distance(word, name)
@@ -150,7 +138,7 @@ local function read_fields(where, raw, fields, problems, allow_output)
       if problem then
         problems[#problems + 1] = problem
       else
-        fields[key] = cache.strip_nulls(value)
+        fields[key] = json.strip_nulls(value)
       end
     end
   end
@@ -215,8 +203,8 @@ end
 -- An output path (as written in the manifest) that leaves the folder it is
 -- relative to: absolute, or with ".." above its start.
 local function leaves_folder(label)
-  return cache.is_absolute(label) or cache.normalize(label):match("^%.%.$") ~= nil
-    or cache.normalize(label):match("^%.%./") ~= nil
+  return fs.is_absolute(label) or fs.normalize(label):match("^%.%.$") ~= nil
+    or fs.normalize(label):match("^%.%./") ~= nil
 end
 
 -- Problems for every file written by two entries (or twice by one).
@@ -224,7 +212,7 @@ local function collisions(entries, problems)
   local writer = {}
   for _, entry in ipairs(entries) do
     for _, file in ipairs(manifest.output_files(entry)) do
-      local path = cache.normalize(file.path)
+      local path = fs.normalize(file.path)
       local other = writer[path]
       if other then
         problems[#problems + 1] = string.format("entry %d (%s): its %s '%s' is also %s of entry %d (%s)",
@@ -305,7 +293,7 @@ function manifest.normalize(value, opts)
   if opts.output_dir then
     output_base = opts.output_dir
   elseif output_dir then
-    output_base = cache.join(base, output_dir)
+    output_base = fs.join(base, output_dir)
   end
 
   local entries = {}
@@ -359,7 +347,7 @@ function manifest.normalize(value, opts)
         label = string.format("%0" .. width .. "d-%s.%s", index, slug(fields.prompt or op),
                               manifest.extension(fields.output_format))
       end
-      local output = cache.normalize(cache.join(output_base, label))
+      local output = fs.normalize(fs.join(output_base, label))
       if by_output[output] then
         problems[#problems + 1] = string.format("%s: writes '%s', as entry %d does", where, label, by_output[output])
       else
@@ -372,14 +360,14 @@ function manifest.normalize(value, opts)
       end
       local resolved_inputs = {}
       for i, path in ipairs(inputs or {}) do
-        resolved_inputs[i] = cache.normalize(cache.join(base, path))
+        resolved_inputs[i] = fs.normalize(fs.join(base, path))
       end
       entries[#entries + 1] = {
         index = index,
         op = op,
         options = options,
         inputs = resolved_inputs,
-        mask = fields.mask and cache.normalize(cache.join(base, fields.mask)) or nil,
+        mask = fields.mask and fs.normalize(fs.join(base, fields.mask)) or nil,
         output = output,
         label = label,
         custom_id = own.custom_id or label,
@@ -442,7 +430,7 @@ end
 -- problem found.
 function manifest.load(path, opts)
   opts = opts or {}
-  local text, problem = cache.read_file(path)
+  local text, problem = fs.read_file(path)
   if not text then
     return nil, "cannot read manifest '" .. path .. "': " .. tostring(problem)
   end
@@ -460,7 +448,7 @@ function manifest.load(path, opts)
     end
     value = decoded
   end
-  local normalize_opts = { dir = cache.dirname(path), defaults = opts.defaults, output_dir = opts.output_dir,
+  local normalize_opts = { dir = fs.dirname(path), defaults = opts.defaults, output_dir = opts.output_dir,
                            allow_outside_output_dir = opts.allow_outside_output_dir }
   local result, problems = manifest.normalize(value, normalize_opts)
   if not result then

@@ -17,6 +17,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# every C source and Lua module of the tree is in the rockspec
+for file in $(cd "$src" && find src -name '*.c' && find lua -name '*.lua'); do
+  grep -q "\"$file\"" "$src/rockspec/gptimage-scm-1.rockspec" || {
+    echo "rockspec/gptimage-scm-1.rockspec does not list $file" >&2; exit 1; }
+done
+
 mkdir "$work/src" "$work/tree"
 (cd "$src" && tar cf - rockspec src lua bin) | (cd "$work/src" && tar xf -)
 # as the README says, with no variables: the rockspec finds the headers

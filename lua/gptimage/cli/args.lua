@@ -9,7 +9,7 @@
 -- option, a missing value or a value of the wrong type; it never touches
 -- the network or the disk.
 
-local cache = require "gptimage.cache"
+local json = require "gptimage.json"
 local manifest = require "gptimage.manifest"
 local common = require "gptimage.cli.common"
 
@@ -149,7 +149,7 @@ local function convert(spec, name, text, values)
     end
     values[spec.key] = number
   elseif kind == "json" then
-    local decoded, problem = cache.json_decode(text)
+    local decoded, problem = json.decode(text)
     if type(decoded) ~= "table" then
       usage_error(string.format("%s expects a JSON object, e.g. '{\"field\": 1}' (%s)", name,
         problem or "not an object"))

@@ -9,7 +9,8 @@
 -- Contract: every run function returns an exit code; bad arguments raise
 -- usage errors.
 
-local cache = require "gptimage.cache"
+local json = require "gptimage.json"
+local fs = require "gptimage.fs"
 local batchapi = require "gptimage.batchapi"
 local common = require "gptimage.cli.common"
 local options = require "gptimage.cli.args"
@@ -56,7 +57,7 @@ local function run_batch_status(values, positional, gptimage)
     return EXIT.failed
   end
   if values.json then
-    say(streams.out, cache.json_encode(batch, "  "))
+    say(streams.out, json.encode(batch, "  "))
     return EXIT.ok
   end
   local total, completed, failed = batch_counts(batch)
@@ -88,16 +89,11 @@ local function state_candidates(values)
     return { state_path(values.manifest) }
   end
   local candidates = {}
-  local pipe = io.popen("ls -1A 2>/dev/null")
-  if pipe then
-    for name in pipe:lines() do
-      if name:match("%.batches%.json$") then
-        candidates[#candidates + 1] = name
-      end
+  for _, name in ipairs(fs.listdir(".") or {}) do
+    if name:match("%.batches%.json$") then
+      candidates[#candidates + 1] = name
     end
-    pipe:close()
   end
-  table.sort(candidates)
   return candidates
 end
 
@@ -116,7 +112,7 @@ local function run_batch_collect(values, positional, gptimage)
   local outputs = {}
   if values.output and record then
     for _, entry in ipairs(record.entries or {}) do
-      outputs[entry.custom_id] = cache.join(values.output, batchapi.safe_name(entry.custom_id))
+      outputs[entry.custom_id] = fs.join(values.output, batchapi.safe_name(entry.custom_id))
     end
   end
   if not record and not values.output then
@@ -161,19 +157,19 @@ local function run_batch_collect(values, positional, gptimage)
     if type(err) == "table" and err.pending then
       say(streams.err, "gptimage: " .. tostring(err.message) .. " (or add --wait)")
       if values.json then
-        say(streams.out, cache.json_encode({ ok = false, exit_code = EXIT.pending, batch = err.batch }, "  "))
+        say(streams.out, json.encode({ ok = false, exit_code = EXIT.pending, batch = err.batch }, "  "))
       end
       return EXIT.pending
     end
     say(streams.err, "gptimage: batch collect failed: " .. describe_error(err))
     if values.json then
-      say(streams.out, cache.json_encode({ ok = false, exit_code = EXIT.failed, error = error_fields(err) }, "  "))
+      say(streams.out, json.encode({ ok = false, exit_code = EXIT.failed, error = error_fields(err) }, "  "))
     end
     return EXIT.failed
   end
   progress:finish()
   local written, failed, cost = 0, 0, 0
-  local list = cache.array()
+  local list = json.array()
   for i, result in ipairs(results) do
     local item = { custom_id = result.custom_id, output = result.output }
     if result.res then
@@ -182,7 +178,7 @@ local function run_batch_collect(values, positional, gptimage)
       item.status = "written"
       item.cost = result.res.cost
       item.request_id = result.res.request_id
-      item.files = cache.array()
+      item.files = json.array()
       for j, image in ipairs(result.res.images) do
         item.files[j] = image.path
       end
@@ -202,7 +198,7 @@ local function run_batch_collect(values, positional, gptimage)
   end
   local code = failed > 0 and EXIT.failed or EXIT.ok
   if values.json then
-    say(streams.out, cache.json_encode({ ok = code == EXIT.ok, exit_code = code, batch = batch, results = list,
+    say(streams.out, json.encode({ ok = code == EXIT.ok, exit_code = code, batch = batch, results = list,
       summary = { written = written, failed = failed, cost = cost } }, "  "))
   end
   return code
@@ -214,7 +210,7 @@ local function run_batch_cancel(values, positional, gptimage)
     return EXIT.failed
   end
   if values.json then
-    say(streams.out, cache.json_encode(batch, "  "))
+    say(streams.out, json.encode(batch, "  "))
   else
     say(streams.out, string.format("%s: %s", tostring(batch.id), tostring(batch.status)))
   end

@@ -64,13 +64,9 @@ function common.plural(count, word, words)
   return string.format("%d %s", count, count == 1 and word or (words or word .. "s"))
 end
 
+-- Seconds of a monotonic clock: only differences mean anything.
 function common.wall_clock()
-  local pipe = io.popen("date +%s.%N 2>/dev/null")
-  local seconds = pipe and tonumber(pipe:read("*l") or "")
-  if pipe then
-    pipe:close()
-  end
-  return seconds or os.time()
+  return require("gptimage").os.clock()
 end
 
 function common.load_gptimage()

@@ -5,7 +5,8 @@
 --
 -- Contract: sends nothing; returns an exit code.
 
-local cache = require "gptimage.cache"
+local json = require "gptimage.json"
+local fs = require "gptimage.fs"
 local common = require "gptimage.cli.common"
 local options = require "gptimage.cli.args"
 local planner = require "gptimage.cli.planner"
@@ -21,7 +22,7 @@ local IMAGE_OPTIONS = options.IMAGE_OPTIONS
 
 local function run_estimate(values, positional, gptimage)
   local first = positional[1]
-  if first and #positional == 1 and not values.prompt and cache.exists(first)
+  if first and #positional == 1 and not values.prompt and fs.exists(first)
      and (first:match("%.json$") or first:match("%.lua$")) then
     values.dry_run = true
     return run_manifest(values, positional, gptimage)
@@ -35,7 +36,7 @@ local function run_estimate(values, positional, gptimage)
     usage_error(tostring(amount):gsub("^estimate: ", "cannot estimate: "))
   end
   if values.json then
-    say(streams.out, cache.json_encode({ model = call.model, quality = call.quality, size = call.size,
+    say(streams.out, json.encode({ model = call.model, quality = call.quality, size = call.size,
       n = call.n or 1, estimate = amount, details = details }, "  "))
   elseif amount == nil then
     say(streams.out, string.format("no known price for %s", call.model))

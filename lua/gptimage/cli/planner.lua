@@ -9,6 +9,8 @@
 -- invalid entry, or the cycle) before anything could be paid for.
 
 local cache = require "gptimage.cache"
+local json = require "gptimage.json"
+local fs = require "gptimage.fs"
 local batchapi = require "gptimage.batchapi"
 local manifest = require "gptimage.manifest"
 local common = require "gptimage.cli.common"
@@ -101,7 +103,7 @@ local function link_dependencies(m)
     producers[entry.output] = entry
     for _, file in ipairs(manifest.output_files(entry)) do
       if file.what ~= "record" then
-        producers[cache.normalize(file.path)] = entry
+        producers[fs.normalize(file.path)] = entry
       end
     end
   end
@@ -166,7 +168,7 @@ local function prepare_entry(entry, values, pending)
   entry.hash = hash
   entry.status = "build"
   if not values.force then
-    local waiting = pending[cache.absolute(entry.output)]
+    local waiting = pending[fs.absolute(entry.output)]
     if cache.up_to_date(entry.output, hash) then
       entry.status = "skip"
     elseif waiting and waiting.hash == hash then
@@ -270,14 +272,14 @@ local function entry_json(entry)
   return {
     index = entry.index, output = entry.output, label = entry.label, op = entry.op,
     model = entry.call and entry.call.model, status = entry.status, estimate = entry.estimate,
-    cost = entry.cost, files = entry.files and cache.array(entry.files) or nil,
+    cost = entry.cost, files = entry.files and json.array(entry.files) or nil,
     request_id = entry.request_id, error = entry.error, batch_id = entry.batch_id,
     revised_prompt = entry.revised_prompt,
   }
 end
 
 local function entries_json(m)
-  local list = cache.array()
+  local list = json.array()
   for i, entry in ipairs(m.entries) do
     list[i] = entry_json(entry)
   end

@@ -8,7 +8,6 @@
 -- raises a usage error for an unknown mode.
 
 local common = require "gptimage.cli.common"
-local cache = require "gptimage.cache"
 
 local progress = {}
 local usage_error, dollars = common.usage_error, common.dollars
@@ -17,7 +16,7 @@ local Progress = {}
 Progress.__index = Progress
 
 local function stderr_is_terminal()
-  return cache.execute("test -t 2")
+  return require("gptimage").os.isatty(2)
 end
 
 --- The progress mode: --progress, -q, GPTIMAGE_PROGRESS, else bar on a terminal.

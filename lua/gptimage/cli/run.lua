@@ -8,7 +8,7 @@
 -- Contract: run.run_manifest returns an exit code; bad arguments and bad
 -- manifests raise usage errors before anything is sent.
 
-local cache = require "gptimage.cache"
+local json = require "gptimage.json"
 local manifest = require "gptimage.manifest"
 local batchapi = require "gptimage.batchapi"
 local common = require "gptimage.cli.common"
@@ -56,7 +56,7 @@ local function run_manifest(values, positional, gptimage)
 
   if values.dry_run then
     if values.json then
-      say(streams.out, cache.json_encode({ manifest = m.path, dry_run = true, estimate = plan.estimate,
+      say(streams.out, json.encode({ manifest = m.path, dry_run = true, estimate = plan.estimate,
         budget = values.budget, over_budget = over_budget or false, unknown_prices = plan.unknown,
         entries = entries_json(m) }, "  "))
     else
@@ -69,7 +69,7 @@ local function run_manifest(values, positional, gptimage)
       .. "Raise --budget, remove entries, or lower quality/size (see --dry-run for each entry's cost).",
       plural(#plan.todo, "entry", "entries"), dollars(plan.estimate), dollars(values.budget)))
     if values.json then
-      say(streams.out, cache.json_encode({ manifest = m.path, ok = false, exit_code = EXIT.budget,
+      say(streams.out, json.encode({ manifest = m.path, ok = false, exit_code = EXIT.budget,
         estimate = plan.estimate, budget = values.budget, entries = entries_json(m) }, "  "))
     end
     return EXIT.budget
@@ -77,7 +77,7 @@ local function run_manifest(values, positional, gptimage)
 
   local counts = { built = 0, images = 0, failed = 0, not_started = 0, submitted = 0, spent = 0, committed = 0,
                    waiting = 0, late_skipped = 0 }
-  local batches = cache.array()
+  local batches = json.array()
   local direct = {}
   local client
   if #plan.todo > 0 then
@@ -196,7 +196,7 @@ local function run_manifest(values, positional, gptimage)
       table.concat(names, "\n")))
   end
   if values.json then
-    say(streams.out, cache.json_encode({
+    say(streams.out, json.encode({
       manifest = m.path, ok = code == EXIT.ok, exit_code = code, batches = batches,
       summary = { entries = #m.entries, built = counts.built, images = counts.images,
                   skipped = skipped, pending = plan.pending, failed = counts.failed,

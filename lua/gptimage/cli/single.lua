@@ -8,6 +8,8 @@
 -- errors before anything is sent.
 
 local cache = require "gptimage.cache"
+local json = require "gptimage.json"
+local fs = require "gptimage.fs"
 local manifest = require "gptimage.manifest"
 local batchapi = require "gptimage.batchapi"
 local common = require "gptimage.cli.common"
@@ -34,8 +36,8 @@ local function default_output(prompt, call)
   local count = call.n or 1
   for attempt = 1, 1000 do
     local name = stem .. (attempt > 1 and ("-" .. attempt) or "") .. "." .. extension
-    local probe = count > 1 and (name:gsub("%.[^.]*$", "-1%0")) or name
-    if not cache.exists(name) and not cache.exists(probe) then
+    local probe = require("gptimage").save_path(name, 1, count)
+    if not fs.exists(name) and not fs.exists(probe) then
       return name
     end
   end
@@ -99,10 +101,10 @@ local function run_single(op, values, positional, gptimage)
         plan.request[key] = value
       end
     end
-    plan.inputs = cache.array(type(call.image) == "table" and call.image or { call.image })
+    plan.inputs = json.array(type(call.image) == "table" and call.image or { call.image })
     plan.mask = call.mask
     if values.json then
-      say(streams.out, cache.json_encode(plan, "  "))
+      say(streams.out, json.encode(plan, "  "))
     else
       say(streams.out, string.format("%s %s -> %s: estimated %s", op, call.model, output, dollars(estimate)))
     end
@@ -134,7 +136,7 @@ local function run_single(op, values, positional, gptimage)
     local hint = error_hint(err, values)
     say(streams.err, "gptimage: " .. op .. " failed: " .. describe_error(err) .. (hint and ("\n  " .. hint) or ""))
     if values.json then
-      say(streams.out, cache.json_encode({ ok = false, exit_code = EXIT.failed, error = error_fields(err) }, "  "))
+      say(streams.out, json.encode({ ok = false, exit_code = EXIT.failed, error = error_fields(err) }, "  "))
     end
     return EXIT.failed
   end
@@ -147,7 +149,7 @@ local function run_single(op, values, positional, gptimage)
     streams.out:write(image.bytes)
     return EXIT.ok
   end
-  local files = cache.array()
+  local files = json.array()
   for i, image in ipairs(res.images or {}) do
     files[i] = image.path
   end
@@ -160,11 +162,11 @@ local function run_single(op, values, positional, gptimage)
     end
   end
   if values.json then
-    local revised = cache.array()
+    local revised = json.array()
     for i, image in ipairs(res.images or {}) do
       revised[i] = image.revised_prompt or require("cjson").null
     end
-    say(streams.out, cache.json_encode({ ok = true, exit_code = EXIT.ok, files = files, cost = res.cost,
+    say(streams.out, json.encode({ ok = true, exit_code = EXIT.ok, files = files, cost = res.cost,
       estimate = estimate, usage = res.usage, request_id = res.request_id, created = res.created,
       model = res.model or call.model, revised_prompts = revised, size = res.size,
       quality = res.quality, output_format = res.output_format }, "  "))
