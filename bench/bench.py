@@ -322,11 +322,20 @@ def fmt_ratio(a, b):
     return "%.2fx" % (a / b)
 
 
+def default_module_dir():
+    """The Lua 5.4 build the README and scripts/build.sh make, else build/."""
+    for folder in ("build/lua5.4", "build"):
+        path = os.path.join(SOURCE_DIR, folder)
+        if os.path.exists(os.path.join(path, "gptimage.so")):
+            return path
+    return os.path.join(SOURCE_DIR, "build/lua5.4")
+
+
 def main():
     parser = argparse.ArgumentParser(description="gptimage vs curl vs openai-node")
-    parser.add_argument("--module-dir",
-                        default=os.environ.get("GPTIMAGE_BUILD_DIR") or os.path.join(SOURCE_DIR, "build"),
-                        help="folder holding gptimage.so (default $GPTIMAGE_BUILD_DIR or build/)")
+    parser.add_argument("--module-dir", default=os.environ.get("GPTIMAGE_BUILD_DIR") or default_module_dir(),
+                        help="folder holding gptimage.so (default $GPTIMAGE_BUILD_DIR, else the "
+                             "README's build/lua5.4, else build/)")
     parser.add_argument("--lua", default=os.environ.get("GPTIMAGE_LUA") or "lua5.4")
     parser.add_argument("--repeat", type=int, default=3, help="runs per case; the median is reported")
     parser.add_argument("--startup-repeat", type=int, default=30)
@@ -346,8 +355,8 @@ def main():
     if args.quick:
         args.repeat, args.startup_repeat = 1, 10
     if not os.path.exists(os.path.join(args.module_dir, "gptimage.so")):
-        fail("no gptimage.so in %s: build first (cmake -S . -B build && cmake --build build) "
-             "or give --module-dir" % args.module_dir)
+        fail("no gptimage.so in %s: build first (cmake -S . -B build/lua5.4 && "
+             "cmake --build build/lua5.4, or scripts/build.sh) or give --module-dir" % args.module_dir)
 
     work_dir = tempfile.mkdtemp(prefix="gptimage-bench-")
     server = FakeServer(args.image_bytes)

@@ -6,7 +6,8 @@
 #   bench/run.sh [--module-dir BUILD_DIR] [--lua lua5.4] [--repeat 3] [--quick]
 #   bench/run.sh --callgrind      # instruction profile of the saved-image job
 #
-# The module is taken from $GPTIMAGE_BUILD_DIR or build/ unless given.
+# The module is taken from $GPTIMAGE_BUILD_DIR, else build/lua5.4 (what the
+# README and scripts/build.sh make), else build/, unless given.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 exec "${PYTHON:-python3}" "$here/bench.py" "$@"

@@ -15,7 +15,7 @@ packages=(
 if [ "${1:-all}" != core ]; then
   packages+=(
     git curl lua-busted luarocks
-    neovim love xvfb xauth
+    neovim love xvfb xauth zsh bash-completion man-db groff-base
     clang libclang-rt-14-dev valgrind util-linux time
     python3-pil
   )

@@ -19,6 +19,8 @@
 --   gptimage.cli.run       run, batch submit
 --   gptimage.cli.estimate  estimate
 --   gptimage.cli.batch     batch status, collect, cancel
+--   gptimage.cli.commands  every command by name (the registry)
+--   gptimage.cli.shell     bash and zsh completion, the man page
 -- Calls go one way: this file -> commands -> runner -> planner -> the rest.
 
 local manifest = require "gptimage.manifest"
@@ -39,13 +41,9 @@ local USAGE_MARK, MAIN_HELP = common.USAGE_MARK, options.MAIN_HELP
 
 -- Every command by name ("batch collect" for subcommands): usage,
 -- description, sections of options, notes, examples, run (or help).
-local COMMANDS = {}
-for _, part in ipairs({ "single", "run", "estimate", "batch" }) do
-  for name, command in pairs(require("gptimage.cli." .. part).commands) do
-    COMMANDS[name] = command
-  end
-end
-local BATCH_SUBCOMMANDS = require("gptimage.cli.batch").BATCH_SUBCOMMANDS
+local registry = require "gptimage.cli.commands"
+local COMMANDS, BATCH_SUBCOMMANDS = registry.COMMANDS, registry.BATCH
+local specs_of = registry.specs_of
 
 local function command_help(name)
   local command = COMMANDS[name]
@@ -55,7 +53,7 @@ local function command_help(name)
   return options.help_text(command)
 end
 
-local MAIN_COMMANDS = { "generate", "edit", "variation", "run", "estimate", "batch" }
+local MAIN_COMMANDS = registry.MAIN
 
 local function find_command(name)
   if COMMANDS[name] then
@@ -64,16 +62,6 @@ local function find_command(name)
   local hint = manifest.suggest(name, concat(MAIN_COMMANDS, { "help" }))
   usage_error(string.format("unknown command '%s'%s; see gptimage --help", name,
     hint and (" (did you mean '" .. hint .. "'?)") or ""))
-end
-
-local function specs_of(command)
-  local specs = {}
-  for _, section in ipairs(command.sections) do
-    for _, spec in ipairs(section[2]) do
-      specs[#specs + 1] = spec
-    end
-  end
-  return specs
 end
 
 local function dispatch(argv)
@@ -89,6 +77,10 @@ local function dispatch(argv)
   if first == "-h" or first == "--help" then
     streams.out:write(MAIN_HELP)
     return EXIT.ok
+  end
+  if first == "__complete" or first == "completion" or (first == "help" and args[2] == "--man") then
+    -- what describes the command line to shells and man (gptimage.cli.shell)
+    return require("gptimage.cli.shell").main(args, streams)
   end
   if first == "--version" or first == "version" then
     local gptimage = load_gptimage()

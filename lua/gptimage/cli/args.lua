@@ -21,8 +21,8 @@ local EXIT_CODES_HELP = common.EXIT_CODES_HELP
 -- options
 
 -- { names, key, arg (metavar; nil for flags), type, help, choices }
-local function option(names, key, arg, kind, help)
-  return { names = names, key = key, arg = arg, type = kind, help = help }
+local function option(names, key, arg, kind, help, choices)
+  return { names = names, key = key, arg = arg, type = kind, help = help, choices = choices }
 end
 
 local IMAGE_OPTIONS = {
@@ -57,7 +57,8 @@ local CLIENT_OPTIONS = {
 
 local OUTPUT_OPTIONS = {
   option({ "--json" }, "json", nil, "flag", "print the result as JSON on stdout"),
-  option({ "--progress" }, "progress", "MODE", "string", "bar, plain or none (default: bar when stderr is a terminal)"),
+  option({ "--progress" }, "progress", "MODE", "string", "bar, plain or none (default: bar when stderr is a terminal)",
+    { "bar", "plain", "none" }),
   option({ "-q", "--quiet" }, "quiet", nil, "flag", "no progress, only errors and the summary"),
   option({ "-h", "--help" }, "help", nil, "flag", "this help"),
 }
