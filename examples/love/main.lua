@@ -1,5 +1,7 @@
--- A small LÖVE game that keeps animating while an image is generated, then
--- shows it. From the source tree, after building for LuaJIT:
+-- A small LÖVE game that keeps animating while an image is generated:
+-- type a prompt, press Return, watch the partial images stream in, and the
+-- result is shown and saved. From the source tree, after building for
+-- LuaJIT:
 --
 --   cmake -S . -B build/luajit -DGPTIMAGE_LUA=luajit && cmake --build build/luajit
 --   OPENAI_API_KEY=sk-... love examples/love "a pixel-art dragon guarding gold"
@@ -10,51 +12,99 @@
 --   curl -s -X POST -d '{"delay": 3}' http://127.0.0.1:8765/__control/config
 --   GPTIMAGE_BASE_URL=http://127.0.0.1:8765/v1 love examples/love
 --
--- Keys: space or return generates again, escape cancels (or quits when idle).
--- Once installed (cmake --install or luarocks), no paths need to be set.
+-- Keys: type the prompt, Return generates, Escape cancels (or quits when
+-- idle). Images are saved in the game's save folder, under images/.
 
--- From the source tree, find the Lua parts and the LuaJIT build.
-local repo = love.filesystem.getSource():gsub("/+$", "") .. "/../.."
-package.path = package.path .. ";" .. repo .. "/lua/?.lua"
-package.cpath = package.cpath .. ";" .. repo .. "/build/luajit/?.so"
+local utf8 = require "utf8"
+local locate = require "locate"
 
 local DEFAULT_PROMPT = "a pixel-art treasure chest on a grassy hill, 16-bit game art"
+local REQUEST = { size = "1024x1024", quality = "low", stream = true, partial_images = 2 }
 
-local images          -- the gptimage.love driver
-local prompt
-local job             -- the generation in flight, if any
-local picture         -- the last love Image
-local status = ""
-local problem         -- a message shown in red
-local started_at, elapsed = 0, 0
-local frames_while_waiting = 0
+local TONES = {
+  busy = { 0.55, 0.75, 1 },
+  done = { 0.6, 0.9, 0.6 },
+  calm = { 0.75, 0.75, 0.75 },   -- a cancel, or a failure: said calmly, not in red
+  hint = { 0.5, 0.5, 0.55 },
+}
+
+local images           -- the gptimage.love driver
+local prompt = ""      -- what the player types
+local job              -- the generation in flight, if any
+local picture          -- the last love Image (a partial while one streams)
+local partials = 0
+local status, tone = "", "hint"
+local started_at = 0
+
+local function say(text, kind)
+  status, tone = text, kind
+end
+
+-- One calm line for an error table of gptimage (or anything else).
+local function describe(err)
+  if type(err) ~= "table" then
+    return tostring(err)
+  end
+  local text = tostring(err.message or err.kind):gsub("%s*\n.*", "")
+  if err.status == 401 then
+    text = text .. " (check OPENAI_API_KEY)"
+  end
+  return (err.status and (err.status .. ": ") or "") .. text
+end
+
+local function slug(text)
+  local words = text:lower():gsub("[^%w]+", "-"):gsub("^-+", ""):gsub("-+$", "")
+  return words:sub(1, 32):gsub("-+$", "")
+end
 
 local function generate()
   if job or not images then
     return
   end
-  problem = nil
-  started_at = love.timer.getTime()
-  frames_while_waiting = 0
-  status = "generating..."
-  job = images:generate({ prompt = prompt, size = "1024x1024", quality = "low" },
-    function(image, res, err)
-      job = nil
-      elapsed = love.timer.getTime() - started_at
-      if not image then
-        problem = tostring(err or "the image could not be shown")
-        status = ""
-        return
-      end
-      picture = image
-      local cost = res.cost and string.format(", $%.3f", res.cost) or ""
-      status = string.format("done in %.1f s, %d frames drawn meanwhile%s",
-        elapsed, frames_while_waiting, cost)
-    end)
+  if prompt:match("^%s*$") then
+    prompt = DEFAULT_PROMPT
+  end
+  love.filesystem.createDirectory("images")
+  local call = {}
+  for key, value in pairs(REQUEST) do
+    call[key] = value
+  end
+  call.prompt = prompt
+  call.save = string.format("%s/images/%s-%s.{ext}", love.filesystem.getSaveDirectory(),
+    os.date("%Y%m%d-%H%M%S"), slug(prompt) ~= "" and slug(prompt) or "image")
+  call.on_partial_image = function(image, index)
+    picture, partials = image, partials + 1
+    say(string.format("partial image %d…", index + 1), "busy")
+  end
+  started_at, partials = love.timer.getTime(), 0
+  say("generating…", "busy")
+  local ok, started = pcall(images.generate, images, call, function(image, res, err)
+    job = nil
+    if err and err.kind == "cancelled" then
+      say("cancelled. Return tries again.", "calm")
+    elseif not res then
+      say("could not generate: " .. describe(err), "calm")
+    else
+      picture = image or picture
+      say(string.format("saved %s in %.1f s%s", res.images[1].path:match("[^/]*$"),
+        love.timer.getTime() - started_at, res.cost and string.format(", $%.3f", res.cost) or ""), "done")
+    end
+  end)
+  if ok then
+    job = started
+  else
+    say("could not start: " .. describe(tostring(started):gsub("^[^:]*%.lua:%d+: ", "")), "calm")
+  end
 end
 
 function love.load(args)
-  prompt = #args > 0 and table.concat(args, " ") or DEFAULT_PROMPT
+  love.keyboard.setKeyRepeat(true)
+  prompt = table.concat(args, " ")
+  local gl, problem = locate(love.filesystem.getSource())
+  if not gl then
+    say(problem, "calm")
+    return
+  end
   local base_url = os.getenv("GPTIMAGE_BASE_URL") or os.getenv("OPENAI_BASE_URL")
   if base_url == "" then
     base_url = nil
@@ -64,38 +114,42 @@ function love.load(args)
     api_key = "sk-local" -- the fake API takes any key
   end
   if api_key == nil or api_key == "" then
-    problem = "Set OPENAI_API_KEY, or GPTIMAGE_BASE_URL to a local fake API."
+    say("Set OPENAI_API_KEY, or GPTIMAGE_BASE_URL to a local fake API.", "calm")
     return
   end
-  local ok, driver = pcall(function()
-    return require("gptimage.love").new{ api_key = api_key, base_url = base_url }
-  end)
-  if not ok then
-    problem = "Cannot load gptimage: " .. tostring(driver)
-      .. "\nBuild it for LuaJIT, or set LUA_CPATH and LUA_PATH."
-    return
+  images = gl.new{ api_key = api_key, base_url = base_url }
+  if #args > 0 then
+    generate()
+  else
+    say("type a prompt and press Return (nothing typed: a treasure chest)", "hint")
   end
-  images = driver
-  generate()
 end
 
 function love.update(dt)
   if images then
     images:update(dt)
   end
-  if job then
-    frames_while_waiting = frames_while_waiting + 1
+end
+
+function love.textinput(text)
+  if not job then
+    prompt = prompt .. text
   end
 end
 
 function love.keypressed(key)
-  if key == "space" or key == "return" then
+  if key == "return" or key == "kpenter" then
     generate()
   elseif key == "escape" then
     if job then
-      images:cancel(job) -- the callback reports "cancelled"
+      images:cancel(job) -- the callback says "cancelled"
     else
       love.event.quit()
+    end
+  elseif key == "backspace" and not job then
+    local last = utf8.offset(prompt, -1)
+    if last then
+      prompt = prompt:sub(1, last - 1)
     end
   end
 end
@@ -103,11 +157,10 @@ end
 local function draw_spinner(x, y, t)
   for i = 0, 11 do
     local angle = t * 4 + i * math.pi / 6
-    local fade = ((i + 1) / 12)
+    local fade = (i + 1) / 12
     love.graphics.setColor(0.4 + 0.6 * fade, 0.7 * fade, 1, fade)
-    love.graphics.circle("fill", x + math.cos(angle) * 40, y + math.sin(angle) * 40, 4 + 4 * fade)
+    love.graphics.circle("fill", x + math.cos(angle) * 30, y + math.sin(angle) * 30, 3 + 3 * fade)
   end
-  love.graphics.setColor(1, 1, 1)
 end
 
 function love.draw()
@@ -115,21 +168,23 @@ function love.draw()
   local t = love.timer.getTime()
   love.graphics.clear(0.08, 0.08, 0.11)
   if picture then
-    local scale = math.min(width / picture:getWidth(), (height - 100) / picture:getHeight())
-    love.graphics.setColor(job and 0.35 or 1, job and 0.35 or 1, job and 0.35 or 1)
-    love.graphics.draw(picture, (width - picture:getWidth() * scale) / 2, 40, 0, scale, scale)
+    local scale = math.min(width / picture:getWidth(), (height - 110) / picture:getHeight())
     love.graphics.setColor(1, 1, 1)
+    love.graphics.draw(picture, (width - picture:getWidth() * scale) / 2, 40, 0, scale, scale)
   end
   if job then
-    draw_spinner(width / 2, height / 2, t)
-    status = string.format("generating... %.1f s, %d frames", t - started_at, frames_while_waiting)
+    draw_spinner(width - 50, height - 75, t)
   end
-  love.graphics.printf(prompt or "", 10, 10, width - 20, "center")
-  love.graphics.printf(status, 10, height - 50, width - 20, "center")
-  if problem then
-    love.graphics.setColor(1, 0.4, 0.4)
-    love.graphics.printf(problem, 20, height / 2 + 60, width - 40, "center")
-    love.graphics.setColor(1, 1, 1)
+  love.graphics.setColor(1, 1, 1)
+  local caret = (not job and math.floor(t * 2) % 2 == 0) and "_" or ""
+  love.graphics.printf("> " .. prompt .. caret, 10, 10, width - 20, "left")
+  love.graphics.setColor(TONES[tone] or TONES.hint)
+  local line = status
+  if job then
+    line = string.format("%s %.1f s", status, t - started_at)
   end
-  love.graphics.printf("space: again   escape: cancel / quit", 10, height - 25, width - 20, "center")
+  love.graphics.printf(line, 10, height - 50, width - 80, "left")
+  love.graphics.setColor(TONES.hint)
+  love.graphics.printf("Return: generate   Escape: cancel / quit", 10, height - 25, width - 20, "left")
+  love.graphics.setColor(1, 1, 1)
 end

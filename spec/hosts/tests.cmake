@@ -43,6 +43,13 @@ else()
       WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
     set_tests_properties(host_love PROPERTIES
       ENVIRONMENT "${GPTIMAGE_TEST_ENV};SDL_AUDIODRIVER=dummy" TIMEOUT 180 LABELS host)
+    # examples/love played as a player would: typed prompt, partials, status
+    add_test(NAME host_love_example
+      COMMAND ${XVFB_RUN_PROGRAM} -a -s "-screen 0 640x480x24"
+        ${LOVE_PROGRAM} ${CMAKE_SOURCE_DIR}/spec/hosts/love_example
+      WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
+    set_tests_properties(host_love_example PROPERTIES
+      ENVIRONMENT "${GPTIMAGE_TEST_ENV};SDL_AUDIODRIVER=dummy" TIMEOUT 180 LABELS host)
   else()
     message(${host_missing} "gptimage: love or xvfb-run not found; LOVE host test not registered")
   endif()
