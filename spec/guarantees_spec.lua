@@ -259,6 +259,20 @@ describe("guarantees under attack", function()
       assert.same({ "kept.png" }, util.listdir(dir))
     end)
 
+    it("that ends a blocking call cancels its job: nothing goes on in the background", function()
+      -- the partial image comes at once, the final one 60 s later: the
+      -- interrupt fires at the first call after the partial's callback,
+      -- while the call still waits
+      srv:config{ sse_interval = 60 }
+      local ok, msg = pcall(client.generate, client, { prompt = "a", stream = true, partial_images = 1,
+        save = dir .. "/bg.png", on_partial = function() interrupt_at_next_call() end })
+      debug.sethook()
+      assert.is_false(ok)
+      assert.matches("interrupted!$", tostring(msg))
+      assert.equals(0, client:poll(), "the interrupted call's job is still running")
+      assert.same({}, util.listdir(dir))
+    end)
+
     it("Ctrl-C during gptimage generate ends it at once with 130 and leaves no file", function()
       srv:fault{ action = "delay", delay = 60 }
       local pid_file, code_file = dir .. "/pid", dir .. "/code"
@@ -282,6 +296,127 @@ describe("guarantees under attack", function()
       assert.equals(130, code)
       local left = util.listdir(dir .. "/out")
       assert.same({}, left)
+    end)
+  end)
+
+  describe("what a 200 answer must hold", function()
+    local PNG_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+
+    local function answer(body)
+      srv:fault{ action = "status", status = 200, content_type = "application/json", body = body }
+    end
+
+    local function images(count)
+      local data = {}
+      for i = 1, count do data[i] = { b64_json = PNG_B64 } end
+      return data
+    end
+
+    it("an answer without a usable image is a decode error, for bytes and for save", function()
+      local bodies = {
+        { created = 1, data = {} },
+        { created = 1, data = { { b64_json = cjson.null } } },
+        { created = 1, data = { { b64_json = 42 } } },
+        { created = 1, data = { b64_json = PNG_B64 } },
+        { created = 1, data = "nothing" },
+        { created = 1 },
+      }
+      for i, body in ipairs(bodies) do
+        for _, save in ipairs{ false, true } do
+          answer(body)
+          local res, err = client:generate{ prompt = "a", save = save and (dir .. "/none.png") or nil }
+          assert.is_nil(res, "body " .. i .. " gave a result")
+          assert.equals("decode", err.kind, "body " .. i)
+          assert.is_false(util.exists(dir .. "/none.png"))
+        end
+      end
+    end)
+
+    it("fewer usable images than asked is a decode error that still hands back what came", function()
+      answer{ created = 1, data = { { b64_json = PNG_B64 }, { b64_json = cjson.null } } }
+      local res, err = client:generate{ prompt = "a", n = 2 }
+      assert.is_nil(res)
+      assert.equals("decode", err.kind)
+      assert.is_table(err.images)
+      assert.equals(1, #err.images)
+      assert.is_true(util.is_png(err.images[1].bytes))
+    end)
+
+    it("a stream whose completed event has no image is a decode error", function()
+      local event = cjson.encode{ type = "image_generation.completed", created_at = 1, size = "1024x1024",
+                                  quality = "low", background = "opaque", output_format = "png" }
+      srv:fault{ action = "status", status = 200, content_type = "text/event-stream",
+                 body = "event: image_generation.completed\ndata: " .. event .. "\n\n" }
+      local res, err = client:generate{ prompt = "a", stream = true }
+      assert.is_nil(res)
+      assert.equals("decode", err.kind)
+    end)
+
+    it("more images than asked, or image data outside data, is an error that saves and replaces nothing", function()
+      util.write(dir .. "/one.png", "old")
+      for _, case in ipairs{ { n = 1, body = { created = 1, data = images(2) } },
+                             { n = 2, body = { created = 1, data = images(3) } },
+                             { n = 1, body = { created = 1, b64_json = PNG_B64, data = images(1) } },
+                             { n = 1, body = { created = 1, data = images(1), extra = { b64_json = PNG_B64 } } } } do
+        answer(case.body)
+        local res, err = client:generate{ prompt = "a", n = case.n, save = dir .. "/one.png" }
+        assert.is_nil(res)
+        assert.equals("decode", err.kind)
+        assert.equals("old", util.read(dir .. "/one.png"))
+        assert.same({ "one.png" }, util.listdir(dir))
+      end
+    end)
+
+    it("gptimage generate exits 1 and records nothing when the answer holds no image", function()
+      answer{ created = 1, data = {} }
+      local r = command{ "generate", "a sword", "-o", "sword.png", "--max-retries", "0" }
+      assert.equals(1, r.code, r.stderr)
+      assert.is_false(util.exists(dir .. "/sword.png"))
+      assert.is_false(util.exists(dir .. "/sword.png.json"))
+    end)
+
+    it("a gzip header on a plain body is a decode error", function()
+      srv:fault{ action = "status", status = 200, content_type = "application/json",
+                 headers = { ["content-encoding"] = "gzip" },
+                 body = cjson.encode{ created = 1, data = images(1) } }
+      local res, err = client:generate{ prompt = "a" }
+      assert.is_nil(res)
+      assert.equals("decode", err.kind)
+    end)
+
+    it("the API key echoed in revised_prompt reaches neither the result, the record nor --json", function()
+      srv:config{ api_key = KEY }
+      answer{ created = 1, data = { { b64_json = PNG_B64, revised_prompt = "key was " .. KEY } } }
+      local res = assert(client:generate{ prompt = "a", save = dir .. "/r.png" })
+      assert.is_nil(res.images[1].revised_prompt:find(KEY, 1, true))
+      answer{ created = 1, data = { { b64_json = PNG_B64, revised_prompt = "key was " .. KEY } } }
+      local r = command{ "generate", "a sword", "-o", "sword.png", "--json", "--max-retries", "0" }
+      assert.equals(0, r.code, r.stderr)
+      assert.is_nil(r.stdout:find(KEY, 1, true), "the key is in --json output")
+      assert.is_nil((util.read(dir .. "/sword.png.json") or ""):find(KEY, 1, true), "the key is in the record")
+    end)
+  end)
+
+  describe("saving", function()
+    it("a failed n = 2 call replaces none of the old files", function()
+      util.write(dir .. "/a-1.png", "old one")
+      os.execute("mkdir " .. q(dir .. "/a-2.png"))
+      local res, err = client:generate{ prompt = "a", n = 2, save = dir .. "/a.png" }
+      assert.is_nil(res)
+      assert.equals("io", err.kind)
+      assert.equals("old one", util.read(dir .. "/a-1.png"))
+      assert.same({ "a-1.png", "a-2.png" }, util.listdir(dir))
+    end)
+
+    it("save-path problems known before sending are reported before the API is paid", function()
+      util.write(dir .. "/afile", "x")
+      local cases = { dir .. "/afile/x.png", dir .. "/" .. ("n"):rep(250) .. ".png" }
+      for _, save in ipairs(cases) do
+        local res, err = client:generate{ prompt = "a", save = save }
+        assert.is_nil(res)
+        assert.equals("io", err.kind)
+      end
+      assert.same({}, srv:requests())
     end)
   end)
 

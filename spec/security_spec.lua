@@ -584,7 +584,10 @@ describe("security", function()
       assert.is_nil(res)
       assert.is_table(err)
       assert.is_false(util.exists(dir .. "/out/u.png"))
-      assert.same({ "secret.txt" }, util.listdir(dir))
+      -- the save folder is made when the job starts (its paths are probed
+      -- before the API is paid); no file is left in it
+      assert.same({}, util.listdir(dir .. "/out"))
+      assert.equals("do not copy me", util.read(dir .. "/secret.txt"))
     end)
   end)
 end)

@@ -4,8 +4,9 @@
 #include "deliver.h"
 #include "batch.h"
 #include "json.h"
+#include "errors.h"
 
-static void push_partial_image(lua_State *L, partial *p) {
+static void push_partial_image(lua_State *L, gi_job *job, partial *p) {
   int t;
   lua_newtable(L);
   t = lua_gettop(L);
@@ -27,6 +28,11 @@ static void push_partial_image(lua_State *L, partial *p) {
   lua_setfield(L, t, "bytes");
   lua_pushnil(L);
   lua_setfield(L, t, "b64_json");
+  if (job->client) {
+    /* what the server sent may echo the key */
+    gi_redact_value(L, t, job->client->api_key);
+    lua_replace(L, t);
+  }
 }
 
 /* calls f(args...) under pcall; on error keeps the first error in slot err_slot */
@@ -55,7 +61,7 @@ static void deliver_one(lua_State *L, int client_idx, gi_job *job, int err_slot,
     gi_uv_get(L, job_idx, "on_partial");
     if (lua_isfunction(L, -1)) {
       lua_Integer index = 0;
-      push_partial_image(L, p);
+      push_partial_image(L, job, p);
       lua_getfield(L, -1, "partial_image_index");
       index = lua_isnumber(L, -1) ? lua_tointeger(L, -1) : 0;
       lua_pop(L, 1);

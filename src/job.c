@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include "job.h"
 #include "job_internal.h"
 #include "transfer.h"
@@ -15,6 +16,8 @@
 #include "raw.h"
 #include "batch.h"
 #include "errors.h"
+#include "savepath.h"
+#include "b64sink.h"
 
 void gi_job_release_transfer(gi_job *job) {
   if (job->easy) {
@@ -209,6 +212,7 @@ void gi_job_read_local_options(lua_State *L, int opts, int job_idx, gi_job *job)
     if (lua_type(L, -1) != LUA_TNUMBER || !(lua_tonumber(L, -1) > 0))
       luaL_error(L, "option 'timeout' must be a positive number of seconds");
     job->timeout = lua_tonumber(L, -1);
+    if (job->timeout > 365.0 * 24 * 3600) job->timeout = 365.0 * 24 * 3600;
   }
   lua_pop(L, 1);
   lua_getfield(L, opts, "max_retries");
@@ -233,6 +237,34 @@ void gi_job_launch(lua_State *L, int client_idx, int job_idx, gi_client *c, gi_j
   job->in_multi = 1;
   gi_job_link(c, job);
   gi_job_anchor(L, client_idx, job_idx, job);
+}
+
+/* Every file the call will write, tried before the request is sent: its
+ * folder made, its temporary file created (with the real temporary name,
+ * so a name too long for it shows) and removed, and a target that is a
+ * folder found. 0, or -1 with why in msg. */
+static int probe_save_paths(gi_job *job, char *msg, size_t msglen) {
+  unsigned i, n = job->req.n > 0 ? (unsigned)job->req.n : 1;
+  for (i = 1; i <= n; i++) {
+    char path[4096], err[300];
+    struct stat st;
+    gi_sink *s;
+    if (gi_savepath(job->save, i, n, gi_savepath_ext(job->req.output_format), path, sizeof path) != 0) {
+      snprintf(msg, msglen, "%s", "save path too long");
+      return -1;
+    }
+    if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+      snprintf(msg, msglen, "cannot save image %u: '%.200s' is a folder", i, path);
+      return -1;
+    }
+    s = gi_sink_new_file(path, 0, err, sizeof err);
+    if (s == NULL) {
+      snprintf(msg, msglen, "cannot save image %u: %s", i, err);
+      return -1;
+    }
+    gi_sink_free(s); /* removes the probe */
+  }
+  return 0;
 }
 
 gi_job *gi_job_start_image(lua_State *L, int client_idx, gi_op op, const char *opname, int opts_idx) {
@@ -260,7 +292,14 @@ gi_job *gi_job_start_image(lua_State *L, int client_idx, gi_op op, const char *o
   if (job->scanner == NULL) luaL_error(L, "gptimage: out of memory");
   if (gi_transfer_setup(job, c) != 0 || api_options(L, job, c) != 0)
     luaL_error(L, "gptimage: cannot set up the request (curl_easy_setopt failed)");
-  gi_job_launch(L, client_idx, job_idx, c, job);
+  {
+    char problem[512];
+    int unsaveable = job->save && probe_save_paths(job, problem, sizeof problem) != 0;
+    gi_job_launch(L, client_idx, job_idx, c, job);
+    /* ends before any byte is sent: nothing is paid for an image that
+     * could not be saved */
+    if (unsaveable) gi_result_fail_kind(L, job_idx, job, "io", problem);
+  }
   return job;
 }
 
@@ -479,6 +518,29 @@ void gi_job_cancel_all(lua_State *L, gi_client *c) {
   c->jobs = NULL;
 }
 
+static int wait_protected(lua_State *L) {
+  return wait_job(L, 1, (gi_job *)lua_touserdata(L, 1), -1);
+}
+
+/* A blocking call waits for its job. When anything raises meanwhile (Ctrl-C,
+ * a callback's error), the caller can no longer reach the job: it is
+ * cancelled first, so that it neither goes on nor leaves a file. */
+static int wait_blocking(lua_State *L, int job_idx) {
+  gi_job *job = (gi_job *)lua_touserdata(L, job_idx);
+  int top = lua_gettop(L);
+  lua_pushcfunction(L, wait_protected);
+  lua_pushvalue(L, job_idx);
+  if (lua_pcall(L, 1, LUA_MULTRET, 0) != 0) {
+    if (job->state != ST_DONE && job->client && !job->client->closed) {
+      lua_pushvalue(L, job_idx);
+      cancel_job(L, lua_gettop(L), job);
+      lua_pop(L, 1);
+    }
+    lua_error(L);
+  }
+  return lua_gettop(L) - top;
+}
+
 int gi_job_call(lua_State *L, const char *op) {
   gi_op o;
   int job_idx;
@@ -490,7 +552,7 @@ int gi_job_call(lua_State *L, const char *op) {
   lua_pop(L, 1);
   gi_job_start_image(L, 1, o, op, 2);
   job_idx = lua_gettop(L);
-  return wait_job(L, job_idx, (gi_job *)lua_touserdata(L, job_idx), -1);
+  return wait_blocking(L, job_idx);
 }
 
 int gi_job_request(lua_State *L) {
@@ -499,7 +561,7 @@ int gi_job_request(lua_State *L) {
   lua_settop(L, 2);
   gi_raw_start(L, 1, 2);
   job_idx = lua_gettop(L);
-  return wait_job(L, job_idx, (gi_job *)lua_touserdata(L, job_idx), -1);
+  return wait_blocking(L, job_idx);
 }
 
 int gi_job_batch(lua_State *L) {
@@ -508,7 +570,7 @@ int gi_job_batch(lua_State *L) {
   lua_settop(L, 3);
   gi_batch_start(L, 1, 2, 3);
   job_idx = lua_gettop(L);
-  return wait_job(L, job_idx, (gi_job *)lua_touserdata(L, job_idx), -1);
+  return wait_blocking(L, job_idx);
 }
 
 static const luaL_Reg JOB_METHODS[] = {

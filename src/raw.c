@@ -3,6 +3,8 @@
 #include <string.h>
 #include <strings.h>
 #include "raw.h"
+#include "errors.h"
+#include "luabuf.h"
 #include "transfer.h"
 #include "result.h"
 #include "json.h"
@@ -57,8 +59,9 @@ void gi_raw_finish(lua_State *L, int job_idx, gi_job *job) {
   } else {
     size_t len = 0;
     char *bytes = s ? gi_sink_take(s, &len) : NULL;
-    lua_pushlstring(L, bytes ? bytes : "", len);
-    free(bytes);
+    gi_sink_free(s);
+    s = NULL;
+    gi_push_owned(L, bytes, len);
     if (strncasecmp(job->content_type, "application/json", 16) == 0) {
       size_t blen;
       const char *body = lua_tolstring(L, -1, &blen);
@@ -70,6 +73,11 @@ void gi_raw_finish(lua_State *L, int job_idx, gi_job *job) {
   gi_sink_free(s);
   gi_transfer_reset(job);
   gi_job_release_transfer(job);
+  if (job->client) {
+    /* what the server sent may echo the key */
+    gi_redact_value(L, res, job->client->api_key);
+    lua_replace(L, res);
+  }
   lua_pushnil(L);
   gi_job_store_result(L, job_idx, job);
 }

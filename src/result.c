@@ -1,6 +1,8 @@
 /* result: an ended transfer becomes the job's result or error (see result.h). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include "job.h"
 #include "result.h"
 #include "transfer.h"
@@ -10,6 +12,7 @@
 #include "errors.h"
 #include "json.h"
 #include "cost.h"
+#include "luabuf.h"
 
 void gi_result_push_error(lua_State *L, gi_job *job, const char *kind, const char *message) {
   gi_error e;
@@ -141,8 +144,7 @@ static int attach_image(lua_State *L, gi_job *job, size_t i, int img) {
       lua_pushliteral(L, "out of memory");
       return -1;
     }
-    lua_pushlstring(L, bytes ? bytes : "", len);
-    free(bytes);
+    gi_push_owned(L, bytes, len);
     lua_setfield(L, img, "bytes");
   }
   gi_sink_free(s);
@@ -150,10 +152,92 @@ static int attach_image(lua_State *L, gi_job *job, size_t i, int img) {
   return 0;
 }
 
+/* Checks what an answer holds against what was asked, before anything is
+ * saved. Returns 0 when it is whole; -1 (msg set) when it holds more images
+ * than asked for or image data outside its "data" list: nothing is saved;
+ * 1 (msg set) when fewer usable images came than were asked for: those are
+ * kept and handed back with the error. */
+static int check_answer(lua_State *L, gi_job *job, int doc, char *msg, size_t msglen) {
+  unsigned asked = job->req.n > 0 ? (unsigned)job->req.n : 1;
+  unsigned listed = 0, usable = 0, with_b64 = 0, i;
+  if (job->sse_mode) {
+    listed = job->completed;
+    for (i = 0; i < job->completed; i++)
+      if (i < job->nimages && job->images[i]) usable++;
+    with_b64 = usable;
+  } else {
+    lua_getfield(L, doc, "data");
+    if (lua_istable(L, -1)) listed = (unsigned)lua_rawlen(L, -1);
+    for (i = 1; i <= listed; i++) {
+      lua_rawgeti(L, -1, (int)i);
+      if (lua_istable(L, -1)) {
+        lua_getfield(L, -1, "b64_json");
+        if (lua_type(L, -1) == LUA_TSTRING) {
+          with_b64++;
+          if (i - 1 < job->nimages && job->images[i - 1]) usable++;
+        }
+        lua_pop(L, 1);
+        if (job->req.url_response) {
+          lua_getfield(L, -1, "url");
+          if (lua_type(L, -1) == LUA_TSTRING) usable++;
+          lua_pop(L, 1);
+        }
+      }
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+  if (!job->req.url_response && job->nimages > with_b64) {
+    snprintf(msg, msglen, "the answer holds image data outside its \"data\" list; nothing was saved");
+    return -1;
+  }
+  if (listed > asked || usable > asked) {
+    snprintf(msg, msglen, "the answer holds %u images for n = %u; nothing was saved", listed, asked);
+    return -1;
+  }
+  if (usable < asked) {
+    snprintf(msg, msglen, "the answer holds %u usable image%s of the %u asked for", usable,
+             usable == 1 ? "" : "s", asked);
+    return 1;
+  }
+  return 0;
+}
+
+/* Raises nothing: a target that is a folder would make its rename fail after
+ * the images before it were renamed; found first, nothing is replaced. */
+static int check_targets(gi_job *job, char *msg, size_t msglen) {
+  size_t i;
+  struct stat st;
+  if (!job->save) return 0;
+  for (i = 0; i < job->nimages; i++) {
+    const char *path = job->images[i] ? gi_sink_path(job->images[i]) : NULL;
+    if (path && lstat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+      snprintf(msg, msglen, "cannot save image %u: '%.200s' is a folder; no image was saved", (unsigned)i + 1,
+               path);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* The value on top with the client's API key masked in every string: what
+ * the server sent may echo it. */
+static void redact_top(lua_State *L, gi_job *job) {
+  if (job->client == NULL) return;
+  gi_redact_value(L, -1, job->client->api_key);
+  lua_replace(L, -2);
+}
+
 void gi_result_succeed(lua_State *L, int job_idx, gi_job *job, int doc) {
-  int res, images, data, i, count;
+  int res, images, data, i, count, verdict;
+  char problem[300];
   job_idx = lua_absindex(L, job_idx);
   doc = lua_absindex(L, doc);
+  verdict = check_answer(L, job, doc, problem, sizeof problem);
+  if (verdict < 0 || (verdict == 0 && check_targets(job, problem, sizeof problem) != 0)) {
+    gi_result_fail_kind(L, job_idx, job, verdict < 0 ? "decode" : "io", problem);
+    return;
+  }
   lua_createtable(L, 0, 12);
   res = lua_gettop(L);
   lua_newtable(L);
@@ -194,7 +278,15 @@ void gi_result_succeed(lua_State *L, int job_idx, gi_job *job, int doc) {
         gi_result_fail(L, job_idx, job);
         return;
       }
-      lua_rawseti(L, images, i);
+      lua_getfield(L, img, "path");
+      lua_getfield(L, img, "bytes");
+      lua_getfield(L, img, "url");
+      if (lua_isnil(L, -1) && lua_isnil(L, -2) && lua_isnil(L, -3)) {
+        lua_pop(L, 4); /* listed without an image: not one */
+        continue;
+      }
+      lua_pop(L, 3);
+      lua_rawseti(L, images, (int)lua_rawlen(L, images) + 1);
     }
     lua_pop(L, 1);
     copy_field(L, doc, res, "created", NULL);
@@ -230,7 +322,19 @@ void gi_result_succeed(lua_State *L, int job_idx, gi_job *job, int doc) {
   gi_transfer_abort_images(job); /* images the document did not list */
   gi_transfer_reset(job);
   gi_job_release_transfer(job);
-  lua_pushnil(L);
+  redact_top(L, job);
+  if (verdict > 0) {
+    /* fewer images than asked: an error, with what did arrive */
+    res = lua_gettop(L);
+    gi_result_push_error(L, job, "decode", problem);
+    lua_getfield(L, res, "images");
+    lua_setfield(L, -2, "images");
+    lua_remove(L, res);
+    lua_pushnil(L);
+    lua_insert(L, -2);
+  } else {
+    lua_pushnil(L);
+  }
   gi_job_store_result(L, job_idx, job);
 }
 
@@ -251,6 +355,11 @@ static void transfer_done_at(lua_State *L, int job_idx, gi_job *job, CURLcode rc
     job->status = status;
   if (job->fail_kind) {
     gi_result_fail_kind(L, job_idx, job, job->fail_kind, job->fail_msg);
+    return;
+  }
+  if (rc == CURLE_BAD_CONTENT_ENCODING) {
+    /* a gzip (or other) header over a body that is not: the answer itself is bad */
+    gi_result_fail_kind(L, job_idx, job, "decode", job->errbuf[0] ? job->errbuf : curl_easy_strerror(rc));
     return;
   }
   if (rc != CURLE_OK) {
