@@ -375,6 +375,16 @@ describe("guarantees under attack", function()
       assert.is_false(util.exists(dir .. "/sword.png.json"))
     end)
 
+    it("an image download answered with an HTML page is a decode error, not a saved .png", function()
+      srv:fault{ action = "status", status = 200, path = "/files/", content_type = "text/html",
+                 body = "<html><body>sign in</body></html>" }
+      local res, err = client:generate{ prompt = "a", model = "dall-e-2", response_format = "url",
+                                        save = dir .. "/u.png" }
+      assert.is_nil(res)
+      assert.equals("decode", err.kind)
+      assert.is_false(util.exists(dir .. "/u.png"))
+    end)
+
     it("a gzip header on a plain body is a decode error", function()
       srv:fault{ action = "status", status = 200, content_type = "application/json",
                  headers = { ["content-encoding"] = "gzip" },
@@ -382,6 +392,16 @@ describe("guarantees under attack", function()
       local res, err = client:generate{ prompt = "a" }
       assert.is_nil(res)
       assert.equals("decode", err.kind)
+    end)
+
+    it("retry-after in hex is not a number of seconds", function()
+      local c = gptimage.new{ api_key = KEY, base_url = srv.base_url, max_retries = 1 }
+      srv:fault{ action = "error", status = 429, headers = { ["retry-after"] = "0x10" } }
+      local job = c:start("generate", { prompt = "a" })
+      -- honoured as 16 s it would still wait; the usual backoff is under a second
+      local res = job:wait(8)
+      c:close()
+      assert.is_table(res, "the retry waited as if told 16 s")
     end)
 
     it("the API key echoed in revised_prompt reaches neither the result, the record nor --json", function()

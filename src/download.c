@@ -104,6 +104,18 @@ static int retry_download(gi_job *job) {
   return 0;
 }
 
+/* The first bytes of the body (kept as the excerpt) are a PNG, JPEG, WebP
+ * or GIF: a login page or an error text answered with 200 is not saved. */
+static int is_image(const gi_job *job) {
+  const unsigned char *h = (const unsigned char *)job->excerpt;
+  size_t n = job->excerpt_len;
+  if (n >= 8 && memcmp(h, "\x89PNG\r\n\x1a\n", 8) == 0) return 1;
+  if (n >= 3 && h[0] == 0xFF && h[1] == 0xD8 && h[2] == 0xFF) return 1;
+  if (n >= 12 && memcmp(h, "RIFF", 4) == 0 && memcmp(h + 8, "WEBP", 4) == 0) return 1;
+  if (n >= 6 && (memcmp(h, "GIF87a", 6) == 0 || memcmp(h, "GIF89a", 6) == 0)) return 1;
+  return 0;
+}
+
 void gi_download_done(lua_State *L, int job_idx, gi_job *job, CURLcode rc) {
   long status = 0;
   curl_easy_getinfo(job->easy, CURLINFO_RESPONSE_CODE, &status);
@@ -118,6 +130,11 @@ void gi_download_done(lua_State *L, int job_idx, gi_job *job, CURLcode rc) {
     char s[16];
     snprintf(s, sizeof s, "%ld", status);
     gi_transfer_fail(job, "http", "image download answered HTTP %s", s);
+  }
+  if (!job->fail_kind && !is_image(job)) {
+    char what[64];
+    snprintf(what, sizeof what, "%.60s", job->content_type[0] ? job->content_type : "no content type");
+    gi_transfer_fail(job, "decode", "the image download answered something that is not an image (%s)", what);
   }
   if (!job->fail_kind && job->current && gi_sink_finish(job->current) != GI_SINK_OK)
     gi_transfer_sink_fail(job, job->current, GI_SINK_EIO);

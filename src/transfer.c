@@ -370,6 +370,21 @@ static void copy_header(char *dst, size_t dstlen, const char *v, size_t n) {
   dst[j] = '\0';
 }
 
+/* A plain decimal number ("12", "1.5"): what retry-after and retry-after-ms
+ * hold. strtod would also take hex ("0x10"), "inf", "nan" and exponents. */
+static int parse_decimal(const char *s, double *out) {
+  const char *p = s;
+  int digits = 0;
+  while (*p >= '0' && *p <= '9') p++, digits++;
+  if (*p == '.') {
+    p++;
+    while (*p >= '0' && *p <= '9') p++, digits++;
+  }
+  if (digits == 0 || *p != '\0') return 0;
+  *out = strtod(s, NULL);
+  return 1;
+}
+
 size_t gi_transfer_on_header(char *p, size_t size, size_t nmemb, void *ud) {
   gi_job *job = (gi_job *)ud;
   size_t n = size * nmemb;
@@ -389,17 +404,13 @@ size_t gi_transfer_on_header(char *p, size_t size, size_t nmemb, void *ud) {
   } else if (header_is(p, n, "content-type", &v, &vlen)) {
     copy_header(job->content_type, sizeof job->content_type, v, vlen);
   } else if (header_is(p, n, "retry-after-ms", &v, &vlen)) {
-    char *end;
     double ms;
     copy_header(tmp, sizeof tmp, v, vlen);
-    ms = strtod(tmp, &end);
-    if (end != tmp && ms >= 0) job->retry_after = ms / 1000.0;
+    if (parse_decimal(tmp, &ms)) job->retry_after = ms / 1000.0;
   } else if (header_is(p, n, "retry-after", &v, &vlen)) {
-    char *end;
     double s;
     copy_header(tmp, sizeof tmp, v, vlen);
-    s = strtod(tmp, &end);
-    if (end != tmp && *end == '\0' && s >= 0) {
+    if (parse_decimal(tmp, &s)) {
       if (job->retry_after < 0) job->retry_after = s;
     } else {
       time_t when = curl_getdate(tmp, NULL);
