@@ -7,10 +7,11 @@
 //
 // SCENARIOS.json: { "base_url": "...", "scenarios": [ { "name", "op"
 // ("generate" | "edit" | "variation"), "params": {...}, "files": { "image":
-// path | [paths], "mask": path } } ] }. Each call carries the header
-// `x-conformance-scenario: <name>` so its record can be found.
+// path | [paths], "mask": path, "markup": path } } ] }. Each call carries the
+// header `x-conformance-scenario: <name>` so its record can be found.
 // Prints { "sdk_version", "results": [ { "name", "ok", "error", "data":
-// [...], "usage", "meta", "events": [...] } ] }.
+// [...], "usage", "svg_usage", "meta", "events": [...] } ] }; each image is
+// described by size, sha256, format and, for a GIF, its frames and delays.
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -37,13 +38,60 @@ function upload(file) {
   return toFile(fs.createReadStream(file), path.basename(file), { type: sniffType(file) });
 }
 
+// The frames of a GIF and the delay of each (hundredths of a second), read
+// from its block structure; null when the blocks do not parse.
+function gifFrames(bytes) {
+  if (bytes.toString('latin1', 0, 6) !== 'GIF89a' && bytes.toString('latin1', 0, 6) !== 'GIF87a') return null;
+  let at = 13;
+  if (bytes[10] & 0x80) at += 3 * (1 << ((bytes[10] & 7) + 1));
+  const delays = [];
+  let delay = 0;
+  const skipSubBlocks = () => {
+    while (at < bytes.length && bytes[at] !== 0) at += bytes[at] + 1;
+    at += 1;
+  };
+  while (at < bytes.length) {
+    const kind = bytes[at];
+    if (kind === 0x3b) return { frames: delays.length, delays };
+    if (kind === 0x21) {
+      if (bytes[at + 1] === 0xf9) delay = bytes.readUInt16LE(at + 4);
+      at += 2;
+      skipSubBlocks();
+    } else if (kind === 0x2c) {
+      const flags = bytes[at + 9];
+      at += 10;
+      if (flags & 0x80) at += 3 * (1 << ((flags & 7) + 1));
+      at += 1; // LZW minimum code size
+      skipSubBlocks();
+      delays.push(delay);
+      delay = 0;
+    } else {
+      return null;
+    }
+  }
+  return null;
+}
+
+function formatOf(bytes) {
+  if (bytes.subarray(0, 8).equals(PNG_SIGNATURE)) return 'png';
+  if (bytes.toString('latin1', 0, 4) === 'GIF8') return 'gif';
+  if (bytes[0] === 0xff && bytes[1] === 0xd8) return 'jpeg';
+  if (bytes.toString('latin1', 0, 4) === 'RIFF') return 'webp';
+  if (/^(<\?xml[^>]*>\s*)?<svg[\s>]/.test(bytes.toString('utf8', 0, 200)) &&
+      bytes.toString('utf8').trimEnd().endsWith('</svg>')) return 'svg';
+  return null;
+}
+
 function describeImage(b64) {
   if (typeof b64 !== 'string') return null;
   const bytes = Buffer.from(b64, 'base64');
+  const format = formatOf(bytes);
   return {
     size: bytes.length,
     sha256: crypto.createHash('sha256').update(bytes).digest('hex'),
-    png: bytes.subarray(0, 8).equals(PNG_SIGNATURE),
+    png: format === 'png',
+    format,
+    gif: format === 'gif' ? gifFrames(bytes) : null,
   };
 }
 
@@ -55,7 +103,7 @@ function describeData(entry) {
   };
 }
 
-const META_FIELDS = ['created', 'background', 'output_format', 'quality', 'size'];
+const META_FIELDS = ['created', 'background', 'output_format', 'quality', 'size', 'safety_identifier'];
 
 function meta(response) {
   const out = {};
@@ -72,6 +120,7 @@ async function run(client, scenario) {
       : await upload(files.image);
   }
   if (files.mask !== undefined) body.mask = await upload(files.mask);
+  if (files.markup !== undefined) body.markup = await upload(files.markup);
   const options = { headers: { 'x-conformance-scenario': scenario.name } };
   const call = {
     generate: (b, o) => client.images.generate(b, o),
@@ -80,7 +129,9 @@ async function run(client, scenario) {
   }[scenario.op];
   if (!call) throw new Error(`unknown op ${scenario.op}`);
 
-  const result = { name: scenario.name, ok: true, error: null, data: [], usage: null, meta: null, events: [] };
+  const result = {
+    name: scenario.name, ok: true, error: null, data: [], usage: null, svg_usage: null, meta: null, events: [],
+  };
   const response = await call(body, options);
   if (body.stream) {
     // The SDK hands back an async iterator of parsed SSE events.
@@ -97,6 +148,7 @@ async function run(client, scenario) {
   }
   result.data = (response.data || []).map(describeData);
   result.usage = response.usage ?? null;
+  result.svg_usage = response.svg_usage ?? null;
   result.meta = meta(response);
   return result;
 }
