@@ -36,9 +36,9 @@ describe("guarantees under attack", function()
   end)
 
   -- Runs the gptimage command in dir against the fake server.
-  local function command(args)
-    local parts = { "cd", q(dir), "&&", "env", "OPENAI_API_KEY=" .. q(KEY), "OPENAI_BASE_URL=" .. q(srv.base_url),
-                    "GPTIMAGE_PROGRESS=plain", q(LUA), q(util.command_path()) }
+  local function command(args, prefix)
+    local parts = { "cd", q(dir), "&&", prefix or "", "env", "OPENAI_API_KEY=" .. q(KEY),
+                    "OPENAI_BASE_URL=" .. q(srv.base_url), "GPTIMAGE_PROGRESS=plain", q(LUA), q(util.command_path()) }
     for _, arg in ipairs(args) do parts[#parts + 1] = q(arg) end
     local out, err = dir .. "/.out", dir .. "/.err"
     local ok, _, code = os.execute(table.concat(parts, " ") .. " >" .. q(out) .. " 2>" .. q(err))
@@ -188,6 +188,8 @@ describe("guarantees under attack", function()
       for _, retries in ipairs{ math.huge, 1e300, 0 / 0 } do
         raises(client.generate, client, { prompt = "a", max_retries = retries })
       end
+      -- a per-call time limit of math.huge is refused, not cast out of range
+      raises(client.generate, client, { prompt = "a", timeout = math.huge })
     end)
   end)
 
@@ -484,6 +486,16 @@ describe("guarantees under attack", function()
       assert(problems_of{ allow_outside_output_dir = true, entries = { { prompt = "a", output = "../x.png" } } })
       local _, problem = problems_of{ allow_outside_output_dir = "yes", entries = { { prompt = "a", output = "x.png" } } }
       assert.matches("allow_outside_output_dir", problem, 1, true)
+    end)
+
+    it("a FIFO where a sidecar record should be neither hangs gptimage run nor counts as a record", function()
+      util.write(dir .. "/m.json", cjson.encode{ { prompt = "a", output = "x.png" } })
+      assert.is_true(os.execute("mkfifo " .. q(dir .. "/x.png.json")) ~= false)
+      -- bounded: a reader blocked on the FIFO would be killed at 60 s (exit 124)
+      local r = command({ "run", "m.json" }, "timeout 60")
+      assert.equals(0, r.code, r.stderr)
+      assert.is_true(util.is_png(util.read(dir .. "/x.png")))
+      assert.is_table(cjson.decode(util.read(dir .. "/x.png.json")))
     end)
 
     it("gptimage run refuses a colliding or escaping manifest with exit 2 before any request", function()

@@ -128,6 +128,19 @@ static int os_cwd(lua_State *L) {
   }
 }
 
+static int os_kind(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  struct stat st;
+  if (stat(path, &st) != 0) return push_failure(L, "cannot look at", path, errno);
+  if (S_ISREG(st.st_mode)) lua_pushliteral(L, "file");
+  else if (S_ISDIR(st.st_mode)) lua_pushliteral(L, "directory");
+  else if (S_ISFIFO(st.st_mode)) lua_pushliteral(L, "fifo");
+  else if (S_ISSOCK(st.st_mode)) lua_pushliteral(L, "socket");
+  else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) lua_pushliteral(L, "device");
+  else lua_pushliteral(L, "other");
+  return 1;
+}
+
 static const luaL_Reg OS_FUNCTIONS[] = {
   {"clock", os_clock},
   {"isatty", os_isatty},
@@ -135,6 +148,7 @@ static const luaL_Reg OS_FUNCTIONS[] = {
   {"listdir", os_listdir},
   {"mkdirs", os_mkdirs},
   {"cwd", os_cwd},
+  {"kind", os_kind},
   {NULL, NULL}
 };
 

@@ -10,6 +10,9 @@
  *                       particular order
  *   mkdirs(path)     -> true once path and its parents are folders (mkdir -p)
  *   cwd()            -> the working folder, absolute
+ *   kind(path)       -> "file", "directory", "fifo", "socket", "device" or
+ *                       "other" (symbolic links followed), without opening
+ *                       it: opening a FIFO to look would block
  *
  * Contract: a wrong argument type raises; a failure of the system returns
  * nil, a message naming the path, and the errno number (as io.open does). */

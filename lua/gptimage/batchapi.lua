@@ -169,7 +169,7 @@ end
 --- The state of a file: { batches = { [id] = record } }; a missing file is
 -- an empty state. nil, message when the file is not a state file.
 function batchapi.read_state(path)
-  local text = fs.read_file(path)
+  local text = fs.read_regular(path) -- a FIFO or folder is no state
   if not text then
     return { batches = {} }
   end

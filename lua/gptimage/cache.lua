@@ -158,7 +158,8 @@ end
 
 --- The record next to output, or nil (missing or unreadable: not cached).
 function cache.read(output)
-  local text = fs.read_file(cache.sidecar_path(output))
+  -- a record is a regular file or none: a FIFO in its place would block
+  local text = fs.read_regular(cache.sidecar_path(output))
   if not text then
     return nil
   end
@@ -198,7 +199,7 @@ function cache.up_to_date(output, hash)
     return false, record
   end
   for _, path in ipairs(files) do
-    if not fs.exists(path) then
+    if fs.kind(path) ~= "file" then
       return false, record
     end
   end

@@ -26,6 +26,22 @@ function fs.exists(path)
   return false
 end
 
+--- "file", "directory", "fifo", ... (gptimage.os.kind), or nil when there
+-- is nothing at path; never opens it.
+function fs.kind(path)
+  return (system().kind(path))
+end
+
+--- The content of a regular file; nil and a message for anything else
+-- (missing, a folder, a FIFO that would block the reader, a device).
+function fs.read_regular(path)
+  local kind = fs.kind(path)
+  if kind ~= "file" then
+    return nil, string.format("'%s' is %s", path, kind and ("a " .. kind .. ", not a regular file") or "missing")
+  end
+  return fs.read_file(path)
+end
+
 function fs.read_file(path)
   local handle, problem = io.open(path, "rb")
   if not handle then
