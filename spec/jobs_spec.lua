@@ -100,9 +100,18 @@ describe("jobs", function()
 
   it("cancels a transfer that is streaming into a file and removes the temp file", function()
     srv:config{ image_bytes = 2000000 }
-    srv:fault{ action = "drip", chunk = 65536, interval = 0.05 }
+    -- One 64 KiB piece a second: the answer needs more than 30 s, so the
+    -- transfer is still in flight when the temp file shows up, however slow
+    -- the machine; the loop waits for that file, not for a time.
+    srv:fault{ action = "drip", chunk = 65536, interval = 1 }
     local job = client:start("generate", { prompt = "a", save = dir .. "/big.png" })
-    for _ = 1, 40 do client:poll() os.execute("sleep 0.02") end
+    for _ = 1, 2000 do
+      client:poll()
+      if #util.listdir(dir) > 0 then break end
+      os.execute("sleep 0.01")
+    end
+    assert.equals(1, #util.listdir(dir))
+    assert.is_nil(util.listdir(dir)[1]:match("^big%.png$"))
     job:cancel()
     assert.same({}, util.listdir(dir))
   end)

@@ -912,7 +912,7 @@ describe("fake Images API server", function()
       os.execute(string.format("%s %s --port 0 --port-file %s --watch-pid %d >/dev/null 2>&1 &",
         quote(fake.python()), quote(fake.script_path()), quote(port_file), sleeper))
       local content
-      for _ = 1, 200 do
+      for _ = 1, 1200 do -- up to a minute on a loaded machine; ends when ready
         content = read_file(port_file)
         if content and content:find("\n") then
           break
@@ -924,7 +924,7 @@ describe("fake Images API server", function()
       pid = tonumber(pid)
       assert.is_false(fake.process_gone(pid))
       os.execute("kill " .. sleeper)
-      for _ = 1, 100 do
+      for _ = 1, 1200 do
         if fake.process_gone(pid) then
           break
         end
