@@ -20,6 +20,12 @@
 --                     on_partial_image = function(image, index) preview = image end },
 --                   function(image, res, err) castle = image end)
 --
+--   local walk = assert(images:animation(res))        -- or a GIF path or its bytes
+--   -- walk.image, walk.quads[i], walk.durations[i] (seconds); walk:at(t) gives
+--   -- the quad to draw t seconds in, looping; with anim8:
+--   -- anim8.newAnimation(anim8.newGrid(walk.frame_width, walk.frame_height,
+--   --   walk.width, walk.height, walk.padding, walk.padding, walk.padding)("1-" .. #walk.quads, 1), walk.durations)
+--
 -- Needs LÖVE 11.3 or later (LuaJIT). The image is nil when love.graphics
 -- cannot be used (no window): driver:imagedata(res) still decodes it, on the
 -- calling thread.
@@ -412,6 +418,68 @@ function Driver:pending()
   return self.count
 end
 
+local Animation = {}
+Animation.__index = Animation
+
+--- The quad to draw `t` seconds into the animation (it loops), and its index.
+function Animation:at(t)
+  local total = self.duration
+  if total <= 0 then
+    return self.quads[1], 1
+  end
+  t = t % total
+  for i, d in ipairs(self.durations) do
+    if t < d then
+      return self.quads[i], i
+    end
+    t = t - d
+  end
+  return self.quads[#self.quads], #self.quads
+end
+
+--- A GIF as a sprite sheet ready to draw: `source` is a result of a gif
+-- generation (its first image), a GIF's path or its bytes; `opts` are
+-- gptimage.spritesheet's columns and padding. Returns { image (a love
+-- Image of the sheet), quads, durations (seconds), durations_ms, duration
+-- (the loop's length, seconds), width, height, frame_width, frame_height,
+-- columns, rows, padding, sheet (gptimage.spritesheet's result) } with the
+-- method at(t); or nil, err. The frames are composed on the calling thread
+-- (tens of milliseconds for a large GIF): make animations while loading.
+function Driver:animation(source, opts)
+  local gif = source
+  if type(source) == "table" then
+    local entry = type(source.images) == "table" and source.images[1] or nil
+    gif = entry and (entry.bytes or entry.path)
+    if gif == nil then
+      return nil, failure("decode", "the result has no image")
+    end
+  elseif type(source) ~= "string" then
+    error("gptimage.love: animation expects a result, a GIF path or GIF bytes, got " .. type(source), 2)
+  end
+  local sheet, err = gptimage.spritesheet(gif, opts and { columns = opts.columns, padding = opts.padding })
+  if not sheet then
+    return nil, err
+  end
+  local image
+  image, err = self:image(sheet.bytes)
+  if not image then
+    return nil, err
+  end
+  local anim = { image = image, quads = {}, durations = {}, durations_ms = {}, duration = 0,
+    width = sheet.width, height = sheet.height, frame_width = sheet.frame_width,
+    frame_height = sheet.frame_height, columns = sheet.columns, rows = sheet.rows, padding = sheet.padding,
+    sheet = sheet }
+  for i, f in ipairs(sheet.frames) do
+    anim.quads[i] = love.graphics.newQuad(f.x, f.y, f.w, f.h, sheet.width, sheet.height)
+    anim.durations_ms[i] = f.duration_ms
+    anim.durations[i] = f.duration_ms / 1000
+    anim.duration = anim.duration + anim.durations[i]
+  end
+  sheet.bytes = nil -- the texture has it; let the PNG go
+  return setmetatable(anim, Animation)
+end
+
 gl.Driver = Driver
+gl.Animation = Animation
 
 return gl

@@ -239,6 +239,29 @@ end, raised = function(self, err)
   end))
 end }
 
+cases[#cases + 1] = { name = "a GIF becomes a sheet, quads and durations", start = function(self)
+  local images = require "helpers.images"
+  local gif = images.gif{ width = 8, height = 6, palette = { { 255, 0, 0 }, { 0, 0, 255 } }, frames = {
+    { pixels = 0, delay = 10 }, { pixels = 1, delay = 20 }, { pixels = 0, delay = 30 } } }
+  local walk, err = driver:animation(gif, { columns = 2, padding = 1 })
+  check(walk ~= nil and walk.image:type() == "Image", "animation gives a love Image", err)
+  if walk then
+    check(walk.image:getWidth() == 19 and walk.image:getHeight() == 15, "the sheet is 2 columns and 2 rows with padding",
+      walk.image:getWidth() .. "x" .. walk.image:getHeight())
+    local x, y, w, h = walk.quads[3]:getViewport()
+    check(#walk.quads == 3 and x == 1 and y == 8 and w == 8 and h == 6, "quad 3 points at the third frame",
+      table.concat({ x, y, w, h }, ","))
+    check(walk.durations[2] == 0.2 and math.abs(walk.duration - 0.6) < 1e-9, "durations are in seconds")
+    check(select(2, walk:at(0.15)) == 2 and select(2, walk:at(0.65)) == 1, "at(t) loops through the frames")
+  end
+  local path = work_dir .. "/walk.gif"
+  util.write(path, gif)
+  check(driver:animation(path) ~= nil, "animation takes a GIF path")
+  local none, none_err = driver:animation("GIF89a")
+  check(none == nil and none_err and none_err.kind == "decode", "a broken GIF gives a decode error")
+  self.done = true
+end }
+
 function love.load()
   started_at = love.timer.getTime()
   work_dir = os.tmpname()
