@@ -54,6 +54,7 @@ build = {
     ["gptimage.cli.runner"] = "lua/gptimage/cli/runner.lua",
     ["gptimage.cli.single"] = "lua/gptimage/cli/single.lua",
     ["gptimage.cli.run"] = "lua/gptimage/cli/run.lua",
+    ["gptimage.cli.tools"] = "lua/gptimage/cli/tools.lua",
     ["gptimage.cli.estimate"] = "lua/gptimage/cli/estimate.lua",
     ["gptimage.cli.batch"] = "lua/gptimage/cli/batch.lua",
     ["gptimage.cli.commands"] = "lua/gptimage/cli/commands.lua",

@@ -53,6 +53,26 @@ describe("examples", function()
     assert.equals(1, #srv:requests())
   end)
 
+  it("masked_edit.lua generates, asks for a mask, converts it and edits with it", function()
+    local output, status = run("masked_edit.lua", "a beach")
+    assert.equals(0, status, output)
+    for _, name in ipairs{ "knight.png", "knight-mask-bw.png", "knight-mask.png", "knight-new-background.png" } do
+      assert_png(dir .. "/out/" .. name)
+    end
+    local info = gptimage.info(dir .. "/out/knight-mask.png")
+    assert.is_true(info.alpha)
+    assert.same({ info.width, info.height }, { gptimage.info(dir .. "/out/knight.png").width,
+      gptimage.info(dir .. "/out/knight.png").height })
+    local requests = srv:requests()
+    assert.equals(3, #requests)
+    local mask
+    for _, part in ipairs(requests[3].parts or {}) do
+      if part.name == "mask" then mask = part end
+    end
+    assert.is_truthy(mask, "the last edit sends the mask")
+    assert.equals(#util.read(dir .. "/out/knight-mask.png"), mask.size)
+  end)
+
   it("edit_mask.lua sends every image and the mask, and saves the edit", function()
     local client = gptimage.new{ api_key = "sk-example", base_url = srv.base_url }
     util.write(dir .. "/base.png", assert(client:generate{ prompt = "base" }).images[1].bytes)

@@ -411,4 +411,69 @@ describe("image tools", function()
       assert.same({}, srv:requests())
     end)
   end)
+
+  describe("the command", function()
+    local LUA = os.getenv("GPTIMAGE_LUA") or "lua5.4"
+    local BIN = util.command_path()
+    local quote = fake.shell_quote
+
+    -- runs gptimage in dir without an API key; code, stdout, stderr
+    local function run(...)
+      local args = {}
+      for i, a in ipairs{ ... } do args[i] = quote(a) end
+      os.execute(string.format("cd %s && env -u OPENAI_API_KEY %s %s %s >.out 2>.err; echo $? >.code", quote(dir),
+        quote(LUA), quote(BIN), table.concat(args, " ")))
+      local code, out, err = tonumber(util.read(dir .. "/.code")), util.read(dir .. "/.out"), util.read(dir .. "/.err")
+      for _, f in ipairs{ ".code", ".out", ".err" } do os.remove(dir .. "/" .. f) end
+      return code, out, err
+    end
+
+    local gif = images.gif{ width = 4, height = 3, palette = { RED, GREEN }, frames = {
+      { pixels = 0, delay = 5 }, { pixels = 1, delay = 6 }, { pixels = 0, delay = 7 } } }
+
+    it("mask writes the alpha mask, inverted or resized on request", function()
+      file("bw.png", images.png{ width = 8, height = 4, colour = "gray", pixels = function(x) return x < 4 and "\0" or "\255" end })
+      file("like.png", images.png{ width = 16, height = 8, colour = "rgb" })
+      local code, _, err = run("mask", "bw.png", "-o", "alpha.png", "--invert", "--like", "like.png")
+      assert.equals(0, code, err)
+      local w, h, pixels = images.png_pixels(util.read(dir .. "/alpha.png"))
+      assert.same({ 16, 8 }, { w, h })
+      assert.same({ 255, 255, 255, 255 }, px(pixels, w, 0, 0))
+      assert.same(CLEAR, px(pixels, w, 15, 7))
+      code = run("mask", "bw.png")
+      assert.equals(0, code)
+      assert.equals(8, gptimage.info(dir .. "/bw-alpha.png").width)
+      code, _, err = run("mask", "missing.png")
+      assert.equals(1, code)
+      assert.truthy(err:find("missing.png", 1, true))
+      assert.equals(2, (run("mask", "bw.png", "--size", "big")))
+    end)
+
+    it("frames writes every frame, or a sheet with its atlas", function()
+      file("walk.gif", gif)
+      local code, out, err = run("frames", "walk.gif", "--sheet", "sheet/walk.png", "--columns", "2", "--json")
+      assert.equals(0, code, err)
+      local sheet = cjson.decode(out)
+      assert.equals(3, #sheet.frames)
+      assert.same({ 8, 6 }, { gptimage.info(dir .. "/sheet/walk.png").width, gptimage.info(dir .. "/sheet/walk.png").height })
+      assert.equals(70, cjson.decode(util.read(dir .. "/sheet/walk.json")).frames[3].duration)
+      code, _, err = run("frames", "walk.gif", "-o", "f/walk-{i}.png")
+      assert.equals(0, code, err)
+      for i = 1, 3 do assert.equals(4, gptimage.info(dir .. "/f/walk-" .. i .. ".png").width) end
+      assert.equals(2, (run("frames", "walk.gif", "--columns", "2")))
+    end)
+
+    it("info describes each file and fails for the ones it cannot read", function()
+      file("walk.gif", gif)
+      file("a.png", images.png{ width = 5, height = 6, colour = "rgba" })
+      local code, out, err = run("info", "walk.gif", "a.png", "none.png")
+      assert.equals(1, code)
+      assert.truthy(out:find("walk.gif: gif, 4x3, no alpha, 3 frames", 1, true), out)
+      assert.truthy(out:find("a.png: png, 5x6, alpha", 1, true), out)
+      assert.truthy(err:find("none.png", 1, true))
+      code, out = run("info", "--json", "a.png")
+      assert.equals(0, code)
+      assert.same({ { path = "a.png", format = "png", width = 5, height = 6, alpha = true, frames = 1 } }, cjson.decode(out))
+    end)
+  end)
 end)

@@ -289,6 +289,9 @@ Commands:
   run         build every entry of a manifest (JSON or Lua), skipping those up to date
   estimate    what a request or a manifest would cost, without sending anything
   batch       submit a manifest to the Batch API, check on it, collect its images
+  mask        an edit's alpha mask from a black-and-white picture
+  frames      an animated GIF's frames, or one sprite sheet with a JSON atlas
+  info        format, size, alpha and frames of image files
   help        help for a command: gptimage help run
 
 Options of every command: --help; --version prints the version.

@@ -11,14 +11,14 @@
 local commands = {}
 
 local COMMANDS = {}
-for _, part in ipairs({ "single", "run", "estimate", "batch" }) do
+for _, part in ipairs({ "single", "run", "estimate", "batch", "tools" }) do
   for name, command in pairs(require("gptimage.cli." .. part).commands) do
     COMMANDS[name] = command
   end
 end
 
 commands.COMMANDS = COMMANDS
-commands.MAIN = { "generate", "edit", "variation", "run", "estimate", "batch" }
+commands.MAIN = { "generate", "edit", "variation", "run", "estimate", "batch", "mask", "frames", "info" }
 commands.BATCH = require("gptimage.cli.batch").BATCH_SUBCOMMANDS
 
 function commands.specs_of(command)

@@ -52,7 +52,7 @@ end
 
 local FILE_ARGS = { PATH = true, FILE = true, DIR = true }
 -- Commands whose arguments are files (manifests), not a prompt.
-local FILE_COMMANDS = { run = true, estimate = true, ["batch submit"] = true }
+local FILE_COMMANDS = { run = true, estimate = true, ["batch submit"] = true, mask = true, frames = true, info = true }
 
 --- kind ("words" or "files") and the candidates for word cword (0-based,
 -- as bash's COMP_CWORD) of words (words[1] is the command's own name).
