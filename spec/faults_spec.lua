@@ -10,18 +10,7 @@ local util = require "helpers.util"
 -- time limits and the server delays that must outlast them grow together.
 local SLOW = os.getenv("GPTIMAGE_VALGRIND") == "1" and 10 or 1
 
-local function shell_quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
-
--- Runs a shell command; returns its output and exit code (any Lua).
-local function run(command)
-  local pipe = assert(io.popen(command .. " 2>&1; echo \"__exit=$?\""))
-  local out = pipe:read("*a")
-  pipe:close()
-  local text, code = out:match("^(.-)__exit=(%d+)%s*$")
-  return text or out, tonumber(code)
-end
+local shell_quote, run = util.shell_quote, util.run
 
 local function is_root()
   local out = run("id -u")

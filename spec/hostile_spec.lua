@@ -5,17 +5,7 @@ local gptimage = require "gptimage"
 local fake = require "helpers.server"
 local util = require "helpers.util"
 
-local function shell_quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
-
-local function run(command)
-  local pipe = assert(io.popen(command .. " 2>&1; echo \"__exit=$?\""))
-  local out = pipe:read("*a")
-  pipe:close()
-  local text, code = out:match("^(.-)__exit=(%d+)%s*$")
-  return text or out, tonumber(code)
-end
+local shell_quote, run = util.shell_quote, util.run
 
 -- One sample value of every Lua type.
 local SAMPLES = {

@@ -8,9 +8,7 @@ local fake = require "helpers.server"
 local images = require "helpers.images"
 local util = require "helpers.util"
 
-local function shell_quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
+local shell_quote = util.shell_quote
 
 local function sha256(bytes)
   local path = os.tmpname()

@@ -7,21 +7,7 @@ local util = require "helpers.util"
 
 local KEY = "sk-proj-SECRET/key+0123456789abcdefXYZ"
 
-local function shell_quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
-
-local function run(command)
-  local pipe = assert(io.popen(command .. " 2>&1; echo \"__exit=$?\""))
-  local out = pipe:read("*a")
-  pipe:close()
-  local text, code = out:match("^(.-)__exit=(%d+)%s*$")
-  return text or out, tonumber(code)
-end
-
-local function sleep(seconds)
-  os.execute(string.format("sleep %.3f", seconds))
-end
+local shell_quote, run, sleep = util.shell_quote, util.run, util.sleep
 
 local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 local function b64encode(data)

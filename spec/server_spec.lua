@@ -4,8 +4,10 @@
 
 local cjson = require "cjson"
 local fake = require "helpers.server"
+local util = require "helpers.util"
 
 local quote = fake.shell_quote
+local read_file, write_file, run, sleep = util.read, util.write, util.run, util.sleep
 
 local temporary_files = {}
 
@@ -14,35 +16,6 @@ local function temporary_path()
   os.remove(path)
   temporary_files[#temporary_files + 1] = path
   return path
-end
-
-local function read_file(path)
-  local handle = io.open(path, "rb")
-  if not handle then
-    return nil
-  end
-  local content = handle:read("*a")
-  handle:close()
-  return content
-end
-
-local function write_file(path, content)
-  local handle = assert(io.open(path, "wb"))
-  assert(handle:write(content))
-  assert(handle:close())
-end
-
--- Runs a shell command; returns its output (stdout and stderr) and exit code.
-local function run(command)
-  local pipe = assert(io.popen(command .. " 2>&1; echo \"__rc=$?\"", "r"))
-  local output = pipe:read("*a")
-  pipe:close()
-  local text, code = output:match("^(.-)__rc=(%d+)%s*$")
-  return text, tonumber(code)
-end
-
-local function sleep(seconds)
-  os.execute(string.format("sleep %.3f", seconds))
 end
 
 local function parse_headers(raw)

@@ -14,6 +14,7 @@
 --   srv:h2_stats()                          -- connections and streams the front saw
 
 local cjson = require "cjson"
+local util = require "helpers.util"
 
 local fake = {}
 
@@ -24,13 +25,7 @@ local START_TIMEOUT = 10
 local STOP_TIMEOUT = 5
 local MAX_ARGUMENT_BODY = 65536
 
-local function shell_quote(value)
-  return "'" .. tostring(value):gsub("'", "'\\''") .. "'"
-end
-
-local function sleep(seconds)
-  os.execute(string.format("sleep %.3f", seconds))
-end
+local shell_quote, sleep = util.shell_quote, util.sleep
 
 -- os.execute answers differently on Lua 5.1 (a status number) and 5.2+.
 local function execute(command)

@@ -1,4 +1,6 @@
--- Small shared helpers for the specs: temporary folders, file checks.
+-- Small shared helpers for the specs: temporary folders, reading and
+-- writing files, running shell commands, file checks. A spec that needs one
+-- of these uses it from here instead of its own copy.
 local M = {}
 
 local counter = 0
@@ -41,6 +43,32 @@ function M.write(path, data)
   local f = assert(io.open(path, "wb"))
   f:write(data)
   f:close()
+end
+
+-- Writes bytes to dir/name and returns that path.
+function M.file(dir, name, bytes)
+  local path = dir .. "/" .. name
+  M.write(path, bytes)
+  return path
+end
+
+-- A string as one word of a POSIX shell command line.
+function M.shell_quote(value)
+  return "'" .. tostring(value):gsub("'", "'\\''") .. "'"
+end
+
+-- Runs a shell command; returns its output (stdout and stderr together) and
+-- its exit code, on any Lua.
+function M.run(command)
+  local pipe = assert(io.popen(command .. " 2>&1; echo \"__exit=$?\""))
+  local out = pipe:read("*a")
+  pipe:close()
+  local text, code = out:match("^(.-)__exit=(%d+)%s*$")
+  return text or out, tonumber(code)
+end
+
+function M.sleep(seconds)
+  os.execute(string.format("sleep %.3f", seconds))
 end
 
 function M.exists(path)

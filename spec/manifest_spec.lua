@@ -1,0 +1,132 @@
+-- gptimage.manifest on its own: reading JSON and Lua manifests, defaults and
+-- their overrides, paths relative to the manifest, the inferred operation,
+-- names made from prompts, the files an entry writes, and a message naming
+-- every problem (with "did you mean" and the line of a JSON error).
+local manifest = require "gptimage.manifest"
+local util = require "helpers.util"
+
+describe("manifest", function()
+  local dir
+
+  before_each(function()
+    dir = util.tmpdir()
+  end)
+  after_each(function()
+    util.rmtree(dir)
+  end)
+
+  local function file(name, text)
+    return util.file(dir, name, text)
+  end
+
+  local function options_of(entry)
+    local copy = {}
+    for key, value in pairs(entry.options) do copy[key] = value end
+    return copy
+  end
+
+  it("resolves paths, defaults and the operation of every entry", function()
+    local path = file("assets.json", [[
+      {"defaults": {"quality": "low", "size": "1024x1024"},
+       "output_dir": "sprites",
+       "entries": [
+         {"prompt": "a sword", "output": "sword.png", "quality": "high"},
+         {"prompt": "make it blue", "inputs": ["sprites/sword.png"], "output": "blue.png", "mask": "m.png"},
+         {"inputs": "icon.png", "output": "var.png", "model": "dall-e-2"},
+         {"_note": "ignored", "comment": "ignored too", "prompt": "coins", "n": 3}
+       ]}]])
+    local m = assert(manifest.load(path, { defaults = { size = "1536x1024" } }))
+    assert.equals(path, m.path)
+    assert.equals(dir .. "/sprites", m.output_dir)
+    assert.equals(4, #m.entries)
+
+    local sword, blue, var, coins = m.entries[1], m.entries[2], m.entries[3], m.entries[4]
+    assert.equals("generate", sword.op)
+    assert.equals(dir .. "/sprites/sword.png", sword.output)
+    assert.equals("sword.png", sword.label)
+    -- the entry's own value wins over the defaults, the caller's over the manifest's
+    assert.same({ prompt = "a sword", quality = "high", size = "1536x1024" }, options_of(sword))
+
+    assert.equals("edit", blue.op)
+    assert.same({ dir .. "/sprites/sword.png" }, blue.inputs)
+    assert.equals(dir .. "/m.png", blue.mask)
+
+    assert.equals("variation", var.op)
+    assert.same({ dir .. "/icon.png" }, var.inputs)
+    assert.equals("dall-e-2", var.options.model)
+
+    -- an entry without output is named from its index and prompt
+    assert.equals(dir .. "/sprites/004-coins.png", coins.output)
+    assert.equals(3, coins.options.n)
+    assert.is_nil(coins.options._note)
+    assert.is_nil(coins.options.comment)
+  end)
+
+  it("lists every file an entry writes, numbered as the module numbers them", function()
+    local m = assert(manifest.normalize({
+      { prompt = "coins", n = 3, output = "coin.png" },
+      { prompt = "hidden", n = 2, output = ".hidden" },
+      { prompt = "one", output = "one.png" },
+    }, { dir = "out" }))
+    local function paths(entry)
+      local list = {}
+      for i, f in ipairs(manifest.output_files(entry)) do list[i] = f.path .. " " .. f.what end
+      return list
+    end
+    assert.same({ "out/coin-1.png image 1", "out/coin-2.png image 2", "out/coin-3.png image 3",
+                  "out/coin.png.json record" }, paths(m.entries[1]))
+    assert.same({ "out/.hidden-1 image 1", "out/.hidden-2 image 2", "out/.hidden.json record" },
+                paths(m.entries[2]))
+    assert.same({ "out/one.png image", "out/one.png.json record" }, paths(m.entries[3]))
+  end)
+
+  it("reads a Lua manifest in a sandbox without io or os.execute", function()
+    local m = assert(manifest.load(file("assets.lua",
+      'return { { prompt = "from lua " .. string.rep("x", 2), output = "l.png" } }')))
+    assert.equals("from lua xx", m.entries[1].options.prompt)
+    assert.equals(dir .. "/l.png", m.entries[1].output)
+
+    local ok, problem = manifest.load(file("evil.lua", 'io.open("' .. dir .. '/pwned", "w") return {}'))
+    assert.is_nil(ok)
+    assert.matches("(Lua)", problem, 1, true)
+    assert.matches("'io'", problem, 1, true)
+    assert.is_false(util.exists(dir .. "/pwned"))
+  end)
+
+  it("names every problem, with the field it probably meant", function()
+    local m, problem = manifest.load(file("typo.json", '[{"promt": "a", "output": "a.png", "qaulity": "low"}]'))
+    assert.is_nil(m)
+    assert.matches("has 3 problems", problem, 1, true)
+    assert.matches("entry 1: unknown field 'qaulity' (did you mean 'quality'?)", problem, 1, true)
+    assert.matches("entry 1: unknown field 'promt' (did you mean 'prompt'?)", problem, 1, true)
+    assert.matches("entry 1: 'prompt' is missing", problem, 1, true)
+  end)
+
+  it("places a JSON error at its line and column", function()
+    local m, problem = manifest.load(file("bad.json", '{"entries": [\n  {"prompt": "a",}\n]}'))
+    assert.is_nil(m)
+    assert.matches("is not valid JSON", problem, 1, true)
+    assert.matches("(line 2, column 18)", problem, 1, true)
+  end)
+
+  it("reports a manifest it cannot read", function()
+    local m, problem = manifest.load(dir .. "/missing.json")
+    assert.is_nil(m)
+    assert.matches("cannot read manifest '" .. dir .. "/missing.json'", problem, 1, true)
+  end)
+
+  it("suggests only names close enough to be a typo", function()
+    local names = { "generate", "edit", "variation", "run", "estimate", "batch" }
+    assert.equals("generate", manifest.suggest("genrate", names))
+    assert.equals("estimate", manifest.suggest("estiamte", names))
+    assert.is_nil(manifest.suggest("paint", names))
+  end)
+
+  it("makes file names from prompts and extensions from formats", function()
+    assert.equals("a-pixel-art-sword", manifest.slug("A Pixel-Art Sword!"))
+    assert.equals("image", manifest.slug("!!!"))
+    assert.equals("jpg", manifest.extension("jpeg"))
+    assert.equals("webp", manifest.extension("webp"))
+    assert.equals("png", manifest.extension(nil))
+  end)
+end)
