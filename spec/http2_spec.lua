@@ -53,6 +53,35 @@ describe("over HTTP/2 with TLS", function()
     assert.same({}, srv:requests())
   end)
 
+  it("multiplexes 64 concurrent jobs over one connection", function()
+    srv:config{ delay = 0.5 }
+    local before = sessions()
+    local jobs = {}
+    for index = 1, 64 do
+      jobs[index] = client:start("generate", { prompt = "job " .. index, size = "1024x1024",
+                                               save = string.format("%s/%02d.png", dir, index) })
+    end
+    for index, job in ipairs(jobs) do
+      local res, err = job:wait()
+      assert(res, tostring(err))
+      assert.equals(string.format("%s/%02d.png", dir, index), res.images[1].path)
+    end
+    local stats = srv:h2_stats()
+    assert.equals(before + 1, stats.sessions)
+    assert.is_true(stats.max_open_streams >= 2)
+    local records = srv:requests()
+    assert.equals(64, #records)
+    local streams = {}
+    for _, record in ipairs(records) do
+      assert.equals(connection_of(records[1]), connection_of(record))
+      streams[record.headers["x-h2-stream"]] = true
+    end
+    local distinct = 0
+    for _ in pairs(streams) do distinct = distinct + 1 end
+    assert.equals(64, distinct)
+    assert.equals(64, #util.listdir(dir))
+  end)
+
   it("retries a 500 on the same connection", function()
     client:close()
     client = gptimage.new{ api_key = "sk-test", base_url = srv.base_url, ca_file = srv.ca_file,

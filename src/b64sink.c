@@ -225,6 +225,19 @@ static int grow(gi_sink *s, size_t need) {
   return GI_SINK_OK;
 }
 
+int gi_sink_reserve(gi_sink *s, size_t bytes) {
+  char *p;
+  if (s->is_file || s->failed) return GI_SINK_OK;
+  if (s->limit != 0 && bytes > s->limit) bytes = s->limit;
+  if (bytes <= s->cap) return GI_SINK_OK;
+  /* only a hint: failing to get the room now fails nothing */
+  p = (char *)realloc(s->buf, bytes);
+  if (p == NULL) return GI_SINK_ENOMEM;
+  s->buf = p;
+  s->cap = bytes;
+  return GI_SINK_OK;
+}
+
 static int over_limit(gi_sink *s, size_t more) {
   return s->limit != 0 && (more > s->limit || s->total > s->limit - more);
 }

@@ -29,6 +29,9 @@ gi_sink *gi_sink_new_memory(size_t limit);
  * a message in err (never longer than errlen-1). */
 gi_sink *gi_sink_new_file(const char *final_path, size_t limit, char *err, size_t errlen);
 
+/* memory sink: room for at least bytes in all, allocated now (a hint;
+ * writing more still grows it); a file sink ignores it */
+int gi_sink_reserve(gi_sink *s, size_t bytes);
 int gi_sink_write_b64(gi_sink *s, const char *text, size_t len); /* any split */
 int gi_sink_write_raw(gi_sink *s, const char *bytes, size_t len);
 int gi_sink_finish(gi_sink *s);  /* end of input: checks the base64 ended cleanly, flushes */

@@ -529,6 +529,7 @@ static int drive_round(lua_State *L) {
   int left;
   run_hooks(L);
   gi_job_start_due_retries(L, c, gi_now());
+  gi_job_resume_paused(L, 1, c);
   if (curl_multi_perform(c->multi, &running) != CURLM_OK) luaL_error(L, "gptimage: curl_multi_perform failed");
   while ((msg = curl_multi_info_read(c->multi, &left)) != NULL) {
     gi_job *job = NULL;
@@ -547,12 +548,21 @@ static int drive_round(lua_State *L) {
   return 0;
 }
 
-void gi_client_drive(lua_State *L, int client_idx) {
+int gi_client_drive(lua_State *L, int client_idx, double budget) {
   gi_client *c = gi_client_check(L, client_idx);
-  int status;
+  int status, cut;
+  double saved_deadline;
+  unsigned saved_pieces;
   client_idx = lua_absindex(L, client_idx);
-  if (c->multi == NULL) return; /* no job was ever started */
+  if (c->multi == NULL) return 0; /* no job was ever started */
   if (c->driving > 16) luaL_error(L, "gptimage: callbacks nested too deeply");
+  /* a round inside a callback (a wait in on_done) has its own budget; the
+   * outer round's comes back after it */
+  saved_deadline = c->round_deadline;
+  saved_pieces = c->round_pieces;
+  c->round_deadline = budget >= 0 ? gi_now() + budget : 0;
+  c->round_pieces = 0;
+  c->round_cut = 0;
   /* whatever raises inside the round (a callback's error, a caller's table
    * whose metamethod raises, memory), the depth count comes back down */
   c->driving++;
@@ -560,14 +570,28 @@ void gi_client_drive(lua_State *L, int client_idx) {
   lua_pushvalue(L, client_idx);
   status = lua_pcall(L, 1, 0, 0);
   c->driving--;
+  cut = c->round_cut;
+  c->round_deadline = saved_deadline;
+  c->round_pieces = saved_pieces;
   if (status != 0) lua_error(L);
+  return cut;
 }
 
+/* client:poll([seconds]) -> jobs not yet delivered, and whether the budget
+ * ran out with data waiting (poll again soon to catch up) */
 static int client_poll(lua_State *L) {
   gi_client *c = gi_client_check(L, 1);
-  gi_client_drive(L, 1);
+  double budget = GI_POLL_BUDGET;
+  int cut;
+  if (!lua_isnoneornil(L, 2)) {
+    budget = luaL_checknumber(L, 2);
+    if (!(budget >= 0)) luaL_argerror(L, 2, "the budget is seconds of work, 0 or more");
+    if (budget > 1e9) budget = -1; /* math.huge: no budget */
+  }
+  cut = gi_client_drive(L, 1, budget);
   lua_pushinteger(L, gi_job_pending(c));
-  return 1;
+  lua_pushboolean(L, cut);
+  return 2;
 }
 
 /* client:redact(value) -> value with this client's API key masked in every

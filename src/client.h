@@ -16,6 +16,9 @@
 
 #define GI_CLIENT_MT "gptimage.Client"
 
+/* the work one client:poll() does by default, in seconds (see gi_client_drive) */
+#define GI_POLL_BUDGET 0.0005
+
 typedef struct gi_job gi_job;
 
 typedef struct gi_client {
@@ -34,6 +37,12 @@ typedef struct gi_client {
   int closed;           /* closed, or not yet fully built */
   int released;         /* everything it owned has been freed */
   int driving;          /* depth of drive() calls on the C stack */
+  /* the round's work budget, read by the transfer callbacks: past the
+   * deadline (gi_now(); 0 = none) a transfer that already got a piece this
+   * round pauses until the next one */
+  double round_deadline;
+  unsigned round_pieces; /* body pieces taken this round */
+  int round_cut;         /* the budget ran out with data waiting */
   gi_job *jobs;         /* every job that has not been delivered yet */
 } gi_client;
 
@@ -43,10 +52,15 @@ gi_client *gi_client_check(lua_State *L, int idx); /* raises when closed */
 /* gi_client_check, then libcurl, the multi handle and the header list made
  * if they are not yet; raises if libcurl cannot be loaded. */
 gi_client *gi_client_ready(lua_State *L, int idx);
-/* One round: starts due retries, lets curl work, finishes transfers, runs
- * callbacks.  Never blocks.  Raises the first callback error once curl is
- * back in a consistent state. */
-void gi_client_drive(lua_State *L, int client_idx);
+/* One round: starts due retries, resumes transfers the last round paused,
+ * lets curl work, finishes transfers, runs callbacks.  Never blocks.  With
+ * budget >= 0 (seconds) the transfers take body pieces until the budget is
+ * spent (always at least one piece) and then pause until the next round;
+ * finishing a transfer (results, files, callbacks) is not cut.  budget < 0:
+ * everything that has arrived.  Returns whether the budget ran out with
+ * data waiting.  Raises the first callback error once curl is back in a
+ * consistent state. */
+int gi_client_drive(lua_State *L, int client_idx, double budget);
 /* Blocks in curl_multi_poll until something may have happened, at most
  * max_seconds (< 0: no bound of our own). */
 void gi_client_sleep(gi_client *c, double max_seconds);

@@ -39,6 +39,7 @@ int gi_curl_load(char *err, size_t errlen);
   X(CURLcode, easy_setopt, (CURL *curl, CURLoption option, ...)) \
   X(CURLcode, easy_getinfo, (CURL *curl, CURLINFO info, ...)) \
   X(void, easy_reset, (CURL *curl)) \
+  X(CURLcode, easy_pause, (CURL *curl, int bitmask)) \
   X(void, easy_cleanup, (CURL *curl)) \
   X(const char *, easy_strerror, (CURLcode code)) \
   X(char *, easy_escape, (CURL *curl, const char *string, int length)) \
@@ -84,6 +85,7 @@ extern gi_curl_api gi_curl;
 #define curl_easy_setopt gi_curl.easy_setopt
 #define curl_easy_getinfo gi_curl.easy_getinfo
 #define curl_easy_reset gi_curl.easy_reset
+#define curl_easy_pause gi_curl.easy_pause
 #define curl_easy_cleanup gi_curl.easy_cleanup
 #define curl_easy_strerror gi_curl.easy_strerror
 #define curl_easy_escape gi_curl.easy_escape

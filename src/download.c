@@ -44,6 +44,7 @@ static int start_download(lua_State *L, int job_idx, gi_job *job) {
     return -1;
   }
   job->current = s;
+  gi_transfer_clear_pause(job); /* a download that timed out while paused */
   curl_easy_reset(job->easy);
   if (gi_transfer_setup(job, c) != 0) rc = CURLE_FAILED_INIT;
   /* image URLs live on another host: no credentials go there */

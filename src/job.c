@@ -171,6 +171,7 @@ gi_job *gi_job_new(lua_State *L, int client_idx, gi_client *c, job_kind kind, co
   job->state = ST_RUNNING;
   job->retry_after = -1;
   job->should_retry = -1;
+  job->expected = -1;
   job->client = c;
   job->timeout = c->timeout;
   job->max_retries = c->max_retries;
@@ -347,7 +348,7 @@ static int wait_job(lua_State *L, int job_idx, gi_job *job, double seconds) {
   client_idx = lua_gettop(L);
   for (;;) {
     double left = -1;
-    gi_client_drive(L, client_idx);
+    gi_client_drive(L, client_idx, -1);
     if (job->state == ST_DONE && (job->delivered || job->client == NULL)) break;
     if (job->client == NULL || job->client->closed) break;
     if (deadline >= 0) {
@@ -475,6 +476,16 @@ static int job_cancel(lua_State *L) {
   return 1;
 }
 
+/* job:progress() -> body bytes received by the current attempt, and the
+ * Content-Length of that body (nil when not known yet or not given) */
+static int job_progress(lua_State *L) {
+  gi_job *job = check_job(L, 1);
+  lua_pushinteger(L, (lua_Integer)job->received);
+  if (job->expected >= 0) lua_pushinteger(L, (lua_Integer)job->expected);
+  else lua_pushnil(L);
+  return 2;
+}
+
 static int job_status(lua_State *L) {
   gi_job *job = check_job(L, 1);
   const char *s = job->state == ST_RUNNING ? "running"
@@ -579,6 +590,7 @@ static const luaL_Reg JOB_METHODS[] = {
   {"result", job_result},
   {"cancel", job_cancel},
   {"status", job_status},
+  {"progress", job_progress},
   {NULL, NULL}
 };
 
@@ -604,3 +616,19 @@ int gi_job_pending(gi_client *c) {
   return n;
 }
 
+void gi_job_resume_paused(lua_State *L, int client_idx, gi_client *c) {
+  gi_job *job, *next;
+  for (job = c->jobs; job; job = next) {
+    CURLcode rc;
+    next = job->next;
+    if (!job->paused || job->easy == NULL || !job->in_multi) continue;
+    if (c->round_deadline > 0 && c->round_pieces > 0 && gi_now() >= c->round_deadline) {
+      c->round_cut = 1; /* the others wait for the next round */
+      return;
+    }
+    rc = gi_transfer_resume(job);
+    /* the held-back data failed (the body callback kept the cause): the
+     * transfer ends now rather than waiting for data that may never come */
+    if (rc != CURLE_OK) gi_job_transfer_done(L, client_idx, job, rc);
+  }
+}

@@ -29,6 +29,9 @@ void gi_job_transfer_done(lua_State *L, int client_idx, gi_job *job, CURLcode rc
 int gi_job_pending(gi_client *c);  /* jobs not yet delivered */
 void gi_job_start_due_retries(lua_State *L, gi_client *c, double now);
 double gi_job_next_retry(gi_client *c);  /* earliest retry time, or 0 */
+/* lets the transfers the last round paused go on, as the budget allows;
+ * one whose resumed data fails is finished at once */
+void gi_job_resume_paused(lua_State *L, int client_idx, gi_client *c);
 /* Runs pending callbacks of every job of the client; returns 1 and leaves
  * the first callback error on the stack if one raised, else 0. */
 int gi_job_deliver(lua_State *L, int client_idx);

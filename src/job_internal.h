@@ -56,6 +56,10 @@ struct gi_job {
   double retry_after;   /* seconds; < 0 when the server gave none */
   int should_retry;     /* x-should-retry: -1 absent, 0 false, 1 true */
   double received;
+  double expected;      /* Content-Length of the body, or < 0 when not given */
+  double chunk_offset;  /* body bytes before the piece being read */
+  int paused;           /* the poll budget ran out in its body: waits for the next round */
+  int discarding;       /* dropping what a paused, ended attempt left in libcurl */
   int body_started, sse_mode;
   gi_scanner *scanner;
   gi_sse sse;

@@ -8,7 +8,7 @@
 #include "savepath.h"
 
 #define SKELETON_LIMIT (16u * 1024u * 1024u)
-#define RECEIVE_BUFFER (256L * 1024L)
+#define RECEIVE_BUFFER (64L * 1024L)
 
 void gi_transfer_fail(gi_job *job, const char *kind, const char *fmt, const char *detail) {
   if (job->fail_kind) return; /* the first failure is the cause */
@@ -50,9 +50,25 @@ void gi_transfer_free_partials(gi_job *job) {
   job->partials = job->partials_tail = NULL;
 }
 
+void gi_transfer_clear_pause(gi_job *job) {
+  if (!job->paused) return;
+  job->paused = 0;
+  if (job->easy == NULL || job->in_multi) return;
+  /* whatever libcurl still holds for the old attempt is thrown away */
+  job->discarding = 1;
+  curl_easy_pause(job->easy, CURLPAUSE_CONT);
+  job->discarding = 0;
+}
+
+CURLcode gi_transfer_resume(gi_job *job) {
+  job->paused = 0;
+  return curl_easy_pause(job->easy, CURLPAUSE_CONT);
+}
+
 /* Drops everything one attempt received; temp files are removed. */
 void gi_transfer_reset(gi_job *job) {
   size_t i;
+  gi_transfer_clear_pause(job);
   if (job->current) {
     int owned = 1; /* or held by an images slot, freed below */
     for (i = 0; i < job->nimages; i++)
@@ -73,6 +89,8 @@ void gi_transfer_reset(gi_job *job) {
   job->retry_after = -1;
   job->should_retry = -1;
   job->received = 0;
+  job->expected = -1;
+  job->chunk_offset = 0;
   job->body_started = job->sse_mode = 0;
   job->event = EV_UNKNOWN;
   job->completed = 0;
@@ -120,6 +138,11 @@ static int scan_b64_begin(void *ud, unsigned index) {
       gi_transfer_fail(job, "io", "%s", "out of memory");
       return 1;
     }
+    /* room for what the rest of the body can decode to, once, rather than
+     * doubling and copying as it grows: an image is most of its body */
+    if (!job->sse_mode && job->expected > job->chunk_offset && job->client &&
+        job->expected <= job->client->max_response)
+      (void)gi_sink_reserve(s, (size_t)((job->expected - job->chunk_offset) / 4.0 * 3.0) + 3);
   }
   if (gi_transfer_put_image(job, index, s) != 0) {
     gi_sink_free(s);
@@ -281,8 +304,13 @@ static int sse_dispatch(void *ud, const char *name) {
 
 static void start_body(gi_job *job) {
   long status = 0;
+  curl_off_t length = -1;
   job->body_started = 1;
   if (curl_easy_getinfo(job->easy, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK) job->status = status;
+  /* a gzip answer's length is not its decoded length: only a hint */
+  job->expected = -1;
+  if (curl_easy_getinfo(job->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length) == CURLE_OK && length >= 0)
+    job->expected = (double)length;
   if (job->status >= 200 && job->status < 300 && !job->downloading && job->kind != JOB_RAW &&
       strncasecmp(job->content_type, "text/event-stream", 17) == 0) {
     job->sse_mode = 1;
@@ -296,9 +324,21 @@ static void start_body(gi_job *job) {
 
 size_t gi_transfer_on_body(char *p, size_t size, size_t nmemb, void *ud) {
   gi_job *job = (gi_job *)ud;
+  gi_client *c = job->client;
   size_t n = size * nmemb;
   int rc;
+  if (job->discarding) return n;
   if (job->fail_kind) return 0;
+  /* the round's budget: one piece always, then only while time is left */
+  if (c && c->round_deadline > 0) {
+    if (c->round_pieces > 0 && gi_now() >= c->round_deadline) {
+      job->paused = 1;
+      c->round_cut = 1;
+      return CURL_WRITEFUNC_PAUSE;
+    }
+    c->round_pieces++;
+  }
+  job->chunk_offset = job->received;
   job->received += (double)n;
   if (job->client && job->received > job->client->max_response) {
     char limit[64];
@@ -451,6 +491,11 @@ int gi_transfer_setup(gi_job *job, gi_client *c) {
   rc |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
   rc |= curl_easy_setopt(e, CURLOPT_BUFFERSIZE, RECEIVE_BUFFER);
   rc |= curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+  /* over TLS, wait for a connection that may turn out to multiplex (HTTP/2)
+   * rather than open one per job; plain HTTP/1.1 never does, and waiting
+   * there would only serialise the first requests */
+  if (strncasecmp(c->azure_endpoint ? c->azure_endpoint : c->base_url ? c->base_url : "", "https:", 6) == 0)
+    rc |= curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
   if (c->ca_file) rc |= curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
   if (c->proxy) rc |= curl_easy_setopt(e, CURLOPT_PROXY, c->proxy);
   return rc == CURLE_OK ? 0 : -1;

@@ -18,7 +18,9 @@
 
 #include "job_internal.h"
 
-/* CURLOPT_HEADERFUNCTION and CURLOPT_WRITEFUNCTION; ud is the job */
+/* CURLOPT_HEADERFUNCTION and CURLOPT_WRITEFUNCTION; ud is the job.  The
+ * body callback keeps the client's round budget (client.h): past the
+ * deadline it pauses the transfer (job->paused) instead of reading on. */
 size_t gi_transfer_on_header(char *p, size_t size, size_t nmemb, void *ud);
 size_t gi_transfer_on_body(char *p, size_t size, size_t nmemb, void *ud);
 /* the options every easy handle of a job gets (callbacks, timeouts, TLS,
@@ -39,5 +41,11 @@ void gi_transfer_free_partials(gi_job *job);
 /* drops everything one attempt received (temporary files are removed) and
  * readies the job for the next attempt */
 void gi_transfer_reset(gi_job *job);
+/* a transfer paused by the poll budget goes on: libcurl hands over what it
+ * held back at once (this callback may pause it again) */
+CURLcode gi_transfer_resume(gi_job *job);
+/* a job whose transfer ended while paused starts its next one unpaused;
+ * what libcurl held back is dropped */
+void gi_transfer_clear_pause(gi_job *job);
 
 #endif

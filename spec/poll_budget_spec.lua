@@ -1,0 +1,94 @@
+-- client:poll([seconds]) does a bounded amount of work: past its budget a
+-- transfer pauses until the next poll, and wait goes at full speed. Proved
+-- by counting work (bytes taken per poll, polls needed), never by timing.
+local gptimage = require "gptimage"
+local fake = require "helpers.server"
+local util = require "helpers.util"
+
+-- No piece libcurl hands over is bigger than the module's receive buffer.
+local MAX_PIECE = 64 * 1024
+local IMAGE_BYTES = 3000000
+
+local function pause_a_little()
+  os.execute("sleep 0.02")
+end
+
+local function budget_cases(name, start)
+  describe(name, function()
+    local srv, client, dir
+
+    setup(function()
+      srv, client = start()
+    end)
+    teardown(function()
+      client:close()
+      srv:stop()
+    end)
+    before_each(function()
+      srv:reset()
+      srv:config{ image_bytes = IMAGE_BYTES }
+      dir = util.tmpdir()
+    end)
+    after_each(function() util.rmtree(dir) end)
+
+    for _, mode in ipairs{ "bytes", "save" } do
+      it("poll(0) takes one piece at a time, then wait finishes at full speed (" .. mode .. ")", function()
+        local job = client:start("generate", { prompt = "budget", save = mode == "save" and dir .. "/b.png" or nil })
+        local polls, last = 0, 0
+        -- data piles up between polls, yet each takes at most one piece, so
+        -- twenty polls cannot finish a 4 MB body
+        for _ = 1, 20 do
+          local pending, cut = client:poll(0)
+          polls = polls + 1
+          assert.equals(1, pending)
+          assert.is_boolean(cut)
+          local received = job:progress()
+          assert.is_true(received - last <= MAX_PIECE, string.format("one poll took %d bytes", received - last))
+          last = received
+          pause_a_little()
+        end
+        assert.is_false(job:done())
+        local received, expected = job:progress()
+        if expected then
+          assert.is_true(expected > IMAGE_BYTES and received < expected)
+        end
+        local res = assert(job:wait())
+        local record = srv:last_request()
+        local bytes = mode == "save" and util.read(res.images[1].path) or res.images[1].bytes
+        assert.equals(srv:image(record.images[1]), bytes)
+      end)
+    end
+
+    it("a budget spreads one big answer over many polls, each finishing what it took", function()
+      local job = client:start("generate", { prompt = "spread" })
+      local polls, cut_seen = 0, false
+      while not job:done() and polls < 100000 do
+        local _, cut = client:poll(0.0002)
+        cut_seen = cut_seen or cut
+        polls = polls + 1
+      end
+      assert.is_true(job:done())
+      assert.is_true(polls > 1)
+      local res = assert(job:result())
+      assert.equals(srv:image(srv:last_request().images[1]), res.images[1].bytes)
+    end)
+
+    it("poll without a budget argument returns the pending count and whether it was cut", function()
+      local pending, cut = client:poll()
+      assert.equals(0, pending)
+      assert.is_false(cut)
+      assert.has_error(function() client:poll(-1) end)
+      assert.has_error(function() client:poll("soon") end)
+    end)
+  end)
+end
+
+budget_cases("the poll budget over HTTP/1.1", function()
+  local srv = fake.start{}
+  return srv, gptimage.new{ api_key = "sk-test", base_url = srv.base_url, max_retries = 0 }
+end)
+
+budget_cases("the poll budget over HTTP/2", function()
+  local srv = fake.start{ http2 = true }
+  return srv, gptimage.new{ api_key = "sk-test", base_url = srv.base_url, ca_file = srv.ca_file, max_retries = 0 }
+end)
