@@ -206,3 +206,44 @@ def love_table(figures, baseline):
             partials, f["frames"], f["longest_ms"], f["p99_ms"], f["cpu_longest_ms"], f["cpu_p99_ms"],
             "%.1f" % b["longest_ms"] if b else "-", "%.1f" % b["cpu_longest_ms"] if b else "-", f["partials_shown"]))
     return lines
+
+
+def nvim_ticks(server, luajit_dir, work_dir, source_dir=SOURCE_DIR):
+    """CPU of every gptimage.nvim timer tick while four 6 MB images arrive,
+    saved and as bytes (bench/nvim_ticks.lua); {mode: figures}, or None
+    when nvim or a LuaJIT build is missing."""
+    nvim = shutil.which("nvim")
+    if not nvim or not luajit_dir or not os.path.exists(os.path.join(luajit_dir, "gptimage.so")):
+        return None
+    figures = {}
+    server.config(image_bytes=6000000)
+    try:
+        for mode in ("save", "bytes"):
+            sys.stderr.write("  Neovim ticks: four 6 MB images, %s\n" % mode)
+            save_dir = tempfile.mkdtemp(prefix="nvim-", dir=work_dir) if mode == "save" else ""
+            env = dict(os.environ, GPTIMAGE_BASE_URL=server.base_url, GPTIMAGE_SOURCE_DIR=source_dir,
+                       GPTIMAGE_BUILD_DIR=os.path.abspath(luajit_dir), GPTIMAGE_SAVE_DIR=save_dir)
+            answer = subprocess.run([nvim, "--headless", "-u", "NONE", "-i", "NONE", "-n", "-c",
+                                     "luafile " + os.path.join(BENCH_DIR, "nvim_ticks.lua")],
+                                    env=env, capture_output=True, text=True, timeout=300)
+            if save_dir:
+                shutil.rmtree(save_dir, ignore_errors=True)
+            lines = [line for line in (answer.stdout + answer.stderr).splitlines() if line.startswith("{")]
+            if answer.returncode != 0 or not lines:
+                raise RuntimeError("the Neovim tick benchmark failed:\n%s%s" % (answer.stdout, answer.stderr))
+            figures[mode] = json.loads(lines[-1])
+    finally:
+        server.config(image_bytes=None)
+    return figures
+
+
+def nvim_table(figures, baseline):
+    before = (baseline or {}).get("nvim", {})
+    lines = ["| images | ticks | longest tick, CPU ms | p99 ms | before: longest | before: ticks |",
+             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for mode, f in sorted(figures.items()):
+        b = before.get(mode)
+        lines.append("| four 6 MB, %s | %d | %.2f | %.3f | %s | %s |" % (
+            mode, f["ticks"], f["longest_ms"], f["p99_ms"], "%.2f" % b["longest_ms"] if b else "-",
+            b["ticks"] if b else "-"))
+    return lines

@@ -6,8 +6,9 @@
 --
 -- A vim.loop (luv) timer polls the client, and only while jobs are in flight:
 -- it starts with the first job and stops when the last one has been
--- delivered. poll() never waits on the network, so the editor keeps
--- typing. Callbacks (on_done, on_partial, on_progress) are handed to
+-- delivered. poll() never waits on the network and does a bounded amount
+-- of work (while data is waiting the timer comes back every millisecond),
+-- so the editor keeps typing. Callbacks (on_done, on_partial, on_progress) are handed to
 -- vim.schedule, where the whole Neovim API may be used. An error raised by a
 -- callback, or by poll itself, is reported with vim.notify at ERROR level;
 -- the timer goes on driving the other jobs.
@@ -93,20 +94,33 @@ local function forget(job)
   end
 end
 
+-- Ticks come every config.interval ms; while a poll stops with data still
+-- waiting (its work budget ran out), every CATCH_UP ms instead, so that big
+-- images arrive at full speed in slices the editor hardly feels.
+local CATCH_UP = 1
+local catching_up = false
+
 local function tick()
   -- Copy first: a poll may finish jobs and so change the table.
   local clients = {}
   for client in pairs(clients_in_flight) do
     clients[#clients + 1] = client
   end
+  local behind = false
   for _, client in ipairs(clients) do
-    local ok, err = pcall(client.poll, client)
+    local ok, err, cut = pcall(client.poll, client)
     if not ok then
       notify_error("gptimage: " .. tostring(err))
+    elseif cut then
+      behind = true
     end
   end
   if in_flight_count == 0 then
     stop_timer()
+  elseif behind ~= catching_up and timer then
+    catching_up = behind
+    timer:set_repeat(behind and CATCH_UP or config.interval)
+    timer:again()
   end
 end
 
@@ -119,6 +133,7 @@ local function ensure_timer()
     end
   end
   if not timer:is_active() then
+    catching_up = false
     timer:start(0, config.interval, tick)
   end
 end
