@@ -5,7 +5,9 @@
 #include "batch.h"
 #include "json.h"
 #include "errors.h"
+#include "buffer.h"
 
+/* the partial's table; with buffer = true its bytes move into a Buffer */
 static void push_partial_image(lua_State *L, gi_job *job, partial *p) {
   int t;
   lua_newtable(L);
@@ -24,8 +26,16 @@ static void push_partial_image(lua_State *L, gi_job *job, partial *p) {
     }
   }
   lua_pop(L, 1);
-  lua_pushlstring(L, p->bytes ? p->bytes : "", p->len);
-  lua_setfield(L, t, "bytes");
+  if (job->as_buffer) {
+    gi_buffer *b = gi_buffer_new(L);
+    b->bytes = p->bytes;
+    b->len = p->bytes ? p->len : 0;
+    p->bytes = NULL;
+    lua_setfield(L, t, "buffer");
+  } else {
+    lua_pushlstring(L, p->bytes ? p->bytes : "", p->len);
+    lua_setfield(L, t, "bytes");
+  }
   lua_pushnil(L);
   lua_setfield(L, t, "b64_json");
   if (job->client) {

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
+#include "buffer.h"
 #include "lua_compat.h"
 #include "client.h"
 #include "job.h"
@@ -118,6 +119,7 @@ int luaopen_gptimage(lua_State *L) {
   gi_errors_open(L);
   gi_client_open(L);
   gi_job_open(L);
+  gi_buffer_open(L);
   lua_newtable(L);
   luaL_setfuncs(L, MODULE_FUNCTIONS, 0);
   gi_imgtools_register(L);

@@ -229,6 +229,9 @@ void gi_job_read_local_options(lua_State *L, int opts, int job_idx, gi_job *job)
   lua_getfield(L, opts, "on_partial");
   if (!lua_isnil(L, -1) && !lua_isfunction(L, -1)) luaL_error(L, "option 'on_partial' must be a function");
   gi_uv_set(L, job_idx, "on_partial");
+  lua_getfield(L, opts, "buffer");
+  job->as_buffer = lua_toboolean(L, -1);
+  lua_pop(L, 1);
 }
 
 void gi_job_launch(lua_State *L, int client_idx, int job_idx, gi_client *c, gi_job *job) {

@@ -47,6 +47,7 @@ struct gi_job {
   double timeout;
   long max_retries;
   char *save;           /* save template, or NULL for bytes */
+  int as_buffer;        /* bytes as a gptimage.Buffer, not a Lua string */
   int attempt;
   double retry_at;
   /* one attempt's response */

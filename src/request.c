@@ -56,9 +56,9 @@ static const struct api_option {
 
 /* read by the job code itself; their types are checked here */
 const char *const gi_request_local_options[] = {
-  "save", "on_partial", "on_done", "timeout", "max_retries", "extra", NULL
+  "save", "on_partial", "on_done", "timeout", "max_retries", "extra", "buffer", NULL
 };
-static const value_kind LOCAL_KINDS[] = {T_STRING, T_FUNCTION, T_FUNCTION, T_NUMBER, T_INTEGER, T_TABLE};
+static const value_kind LOCAL_KINDS[] = {T_STRING, T_FUNCTION, T_FUNCTION, T_NUMBER, T_INTEGER, T_TABLE, T_BOOLEAN};
 
 static const char *const OP_NAMES[] = {"generate", "edit", "variation"};
 

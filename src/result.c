@@ -11,6 +11,7 @@
 #include "raw.h"
 #include "errors.h"
 #include "json.h"
+#include "buffer.h"
 #include "cost.h"
 #include "luabuf.h"
 
@@ -137,6 +138,17 @@ static int attach_image(lua_State *L, gi_job *job, size_t i, int img) {
     }
     lua_pushstring(L, gi_sink_path(s));
     lua_setfield(L, img, "path");
+  } else if (job->as_buffer) {
+    /* made before the bytes are taken: raising here leaves them in the sink */
+    gi_buffer *b = gi_buffer_new(L);
+    b->bytes = gi_sink_take(s, &b->len);
+    if (b->bytes == NULL && b->len > 0) {
+      b->len = 0;
+      lua_pop(L, 1);
+      lua_pushliteral(L, "out of memory");
+      return -1;
+    }
+    lua_setfield(L, img, "buffer");
   } else {
     size_t len = 0;
     char *bytes = gi_sink_take(s, &len);
@@ -280,12 +292,13 @@ void gi_result_succeed(lua_State *L, int job_idx, gi_job *job, int doc) {
       }
       lua_getfield(L, img, "path");
       lua_getfield(L, img, "bytes");
+      lua_getfield(L, img, "buffer");
       lua_getfield(L, img, "url");
-      if (lua_isnil(L, -1) && lua_isnil(L, -2) && lua_isnil(L, -3)) {
-        lua_pop(L, 4); /* listed without an image: not one */
+      if (lua_isnil(L, -1) && lua_isnil(L, -2) && lua_isnil(L, -3) && lua_isnil(L, -4)) {
+        lua_pop(L, 5); /* listed without an image: not one */
         continue;
       }
-      lua_pop(L, 3);
+      lua_pop(L, 4);
       lua_rawseti(L, images, (int)lua_rawlen(L, images) + 1);
     }
     lua_pop(L, 1);

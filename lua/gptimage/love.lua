@@ -114,9 +114,13 @@ while true do
 end
 ]==]
 
--- The address of a Lua string's bytes, as a number a thread can be given.
+-- The address of a Lua string's or a gptimage.Buffer's bytes, as a number
+-- a thread can be given.
 local function address_of(bytes)
-  return tonumber(ffi.cast("uintptr_t", ffi.cast("const char *", bytes)))
+  if type(bytes) == "string" then
+    return tonumber(ffi.cast("uintptr_t", ffi.cast("const char *", bytes)))
+  end
+  return tonumber(ffi.cast("uintptr_t", bytes:pointer()))
 end
 
 --- A driver for `client_or_options`: a gptimage client, or the options of
@@ -133,8 +137,9 @@ function gl.new(client_or_options)
     Driver)
 end
 
--- Hands image bytes (a string, kept alive until the worker has copied them)
--- or a saved file to the worker; then(imagedata, err) runs from update().
+-- Hands image bytes (a string or a gptimage.Buffer, kept alive until the
+-- worker has copied them) or a saved file to the worker; then(imagedata,
+-- err) runs from update().
 function Driver:decode(source, name, then_)
   if not self.worker then
     self.requests = love.thread.newChannel()
@@ -204,7 +209,9 @@ function Driver:imagedata(res_or_bytes, index)
     if entry == nil then
       return nil, failure("decode", "the result has no image " .. tostring(index))
     end
-    if entry.bytes then
+    if entry.buffer then
+      bytes = entry.buffer
+    elseif entry.bytes then
       bytes = entry.bytes
     elseif entry.path then
       local err
@@ -221,6 +228,11 @@ function Driver:imagedata(res_or_bytes, index)
       .. type(res_or_bytes), 2)
   end
   local ok, data = pcall(function()
+    if type(bytes) ~= "string" then
+      local copy_of = love.data.newByteData(#bytes)
+      ffi.copy(copy_of:getFFIPointer(), bytes:pointer(), #bytes)
+      return love.image.newImageData(copy_of)
+    end
     return love.image.newImageData(love.filesystem.newFileData(bytes, name:match("[^/]*$")))
   end)
   if not ok then
@@ -260,8 +272,8 @@ local function source_of(entry, fallback_name)
   if entry.path then
     return { path = entry.path }, entry.path:match("[^/]*$")
   end
-  if entry.bytes then
-    return { bytes = entry.bytes }, fallback_name
+  if entry.buffer or entry.bytes then
+    return { bytes = entry.buffer or entry.bytes }, fallback_name
   end
 end
 
@@ -301,6 +313,11 @@ function Driver:start(op, opts, callback)
   end
   local call = copy(opts)
   call.on_partial_image = nil
+  -- unsaved images come as gptimage.Buffer: the game's thread never copies
+  -- them into a Lua string, the worker reads them where they are
+  if call.buffer == nil and call.save == nil then
+    call.buffer = true
+  end
   local entry = { finished = false, shown = 0, callback = callback }
   local format = opts.output_format or "png"
   if on_partial_image then

@@ -120,7 +120,9 @@ cases[#cases + 1] = { name = "delayed generation keeps the game running", start 
         check(width == 1536 and height == 1024, "the Image is 1536x1024", width .. "x" .. height)
       end
       check(driver:pending() == 0, "no job left in flight")
-      first_image_bytes = res and res.images[1].bytes
+      check(res and res.images[1].bytes == nil and tostring(res.images[1].buffer):match("^gptimage.Buffer"),
+        "the image came as a gptimage.Buffer, never a Lua string", res and res.images[1].bytes)
+      first_image_bytes = res and res.images[1].buffer and res.images[1].buffer:string()
       self.done = true
     end))
   check(job ~= nil and driver:pending() == 1, "generate returns a job at once")
@@ -165,6 +167,8 @@ cases[#cases + 1] = { name = "a 6 MB image is decoded off the game's thread, par
       love.image.newImageData = self.decode_image_data
       srv:config{ image_bytes = cjson_null, sse_interval = 0 }
       check(res ~= nil and err == nil, "the 6 MB result arrives", err)
+      check(res and res.images[1].bytes == nil and res.images[1].buffer ~= nil and #res.images[1].buffer > 6000000,
+        "the 6 MB image reached the worker as a gptimage.Buffer, never a Lua string")
       check(#self.partials == 2 and self.partials[1].index == 0 and self.partials[2].index == 1,
         "both partial images were shown, in order, before the final one", #self.partials)
       check(image ~= nil and image:type() == "Image" and image:getWidth() == 1414,
