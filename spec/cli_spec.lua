@@ -303,6 +303,26 @@ describe("gptimage command", function()
       assert.equals(24832, r.json.details.output_tokens)
       assert.equals(0, #srv:requests())
     end)
+
+    it("says which model, quality and size it assumed", function()
+      local r = run({ "estimate", "a castle" }, { OPENAI_API_KEY = false })
+      assert.equals(0, r.code, r.stderr)
+      assert.matches("for 1 image: gpt%-image%-1, quality medium, size 1024x1024 %(set %-%-quality", r.stdout)
+      r = run({ "estimate", "--quality", "high", "--size", "1536x1024", "-n", "2", "a castle" },
+              { OPENAI_API_KEY = false })
+      assert.matches("for 2 images: gpt-image-1, quality high, size 1536x1024\n", r.stdout, 1, true)
+    end)
+
+    it("takes a missing .json or .lua file for a mistake, not a prompt", function()
+      for _, name in ipairs({ "sprites.json", "sprites.lua" }) do
+        local r = run({ "estimate", name }, { OPENAI_API_KEY = false })
+        assert.equals(2, r.code, r.stdout)
+        assert.matches("no manifest " .. name, r.stderr, 1, true)
+        assert.equals("", r.stdout)
+      end
+      local r = run({ "estimate", "--prompt", "sprites.json" }, { OPENAI_API_KEY = false })
+      assert.equals(0, r.code, r.stderr)
+    end)
   end)
 
   describe("run", function()

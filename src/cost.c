@@ -252,6 +252,7 @@ int gi_cost_estimate(lua_State *L) {
       return 2;
     }
     dollars = each * (double)n;
+    if (quality == NULL && strcmp(model, "dall-e-3") == 0) quality = "standard";
   } else {
     token_price p;
     const output_tokens *row = NULL;
@@ -280,6 +281,17 @@ int gi_cost_estimate(lua_State *L) {
     lua_setfield(L, -2, "text_tokens");
     dollars = (text_tokens * p.text_in + (double)per_image * (double)n * p.image_out) / 1e6;
   }
+  /* what the estimate assumed, for callers to say so */
+  lua_pushstring(L, model);
+  lua_setfield(L, -2, "model");
+  if (quality != NULL) {
+    lua_pushstring(L, quality);
+    lua_setfield(L, -2, "quality");
+  }
+  lua_pushstring(L, size == NULL || strcmp(size, "auto") == 0 ? "1024x1024" : size);
+  lua_setfield(L, -2, "size");
+  lua_pushinteger(L, n);
+  lua_setfield(L, -2, "n");
   lua_pushnumber(L, dollars);
   lua_setfield(L, -2, "cost");
   lua_pushnumber(L, dollars);

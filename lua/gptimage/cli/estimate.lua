@@ -22,8 +22,11 @@ local IMAGE_OPTIONS = options.IMAGE_OPTIONS
 
 local function run_estimate(values, positional, gptimage)
   local first = positional[1]
-  if first and #positional == 1 and not values.prompt and fs.exists(first)
-     and (first:match("%.json$") or first:match("%.lua$")) then
+  if first and #positional == 1 and not values.prompt and (first:match("%.json$") or first:match("%.lua$")) then
+    if not fs.exists(first) then
+      usage_error(string.format("no manifest %s (to estimate a prompt that ends in %s, give it with --prompt)",
+        first, first:match("%.%w+$")))
+    end
     values.dry_run = true
     return run_manifest(values, positional, gptimage)
   end
@@ -50,6 +53,12 @@ local function run_estimate(values, positional, gptimage)
     end
     say(streams.out, string.format("%s%s", dollars(amount),
       #parts > 0 and (" (" .. table.concat(parts, " + ") .. ")") or ""))
+    -- what was assumed for what the command line left out
+    local n = details and details.n or call.n or 1
+    say(streams.out, string.format("for %d image%s: %s, quality %s, size %s%s", n, n == 1 and "" or "s",
+      details and details.model or call.model, details and details.quality or call.quality or "(the model's)",
+      details and details.size or call.size or "1024x1024",
+      (call.quality and call.size) and "" or " (set --quality and --size to change)"))
   end
   return EXIT.ok
 end
