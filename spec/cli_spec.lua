@@ -334,6 +334,29 @@ describe("gptimage command", function()
       return { defaults = { quality = "low" }, entries = entries }
     end
 
+    it("stops at the first 401 or 403 with exit 2 and one line", function()
+      for _, status in ipairs({ 401, 403 }) do
+        write_json("m.json", fifty_entries())
+        local before = #srv:requests()
+        -- every answer is refused, as a wrong key is for every request
+        srv:fault{ action = "status", status = status, times = 100 }
+        local r = run({ "run", "m.json", "-j", "4", "--max-retries", "3" })
+        local sent = #srv:requests() - before
+        srv:reset()
+        assert.equals(2, r.code, r.stderr)
+        assert.is_true(sent >= 1 and sent <= 4, "at most the first -j requests are sent: " .. sent)
+        local lines = 0
+        for line in r.stderr:gmatch("[^\n]+") do
+          lines = lines + (line:find(tostring(status), 1, true) and 1 or 0)
+        end
+        assert.equals(1, lines, r.stderr)
+        assert.matches("stopped at the first refusal (api error " .. status, r.stderr, 1, true)
+        assert.matches(status == 401 and "check OPENAI_API_KEY" or "check the organization's access",
+          r.stderr, 1, true)
+        assert.matches("not started", r.stderr, 1, true)
+      end
+    end)
+
     it("builds 50 entries through faults, names each failure, and re-runs for free", function()
       write_json("m.json", fifty_entries())
       srv:fault{

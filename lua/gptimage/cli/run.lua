@@ -23,7 +23,7 @@ local EXIT, streams, say = common.EXIT, common.streams, common.say
 local usage_error, dollars, plural = common.usage_error, common.dollars, common.plural
 local wall_clock, make_client, concat = common.wall_clock, common.make_client, common.concat
 local new_progress, progress_mode = progressbar.new, progressbar.mode
-local error_fields, describe_error = errors.error_fields, errors.describe_error
+local error_fields, describe_error, error_hint = errors.error_fields, errors.describe_error, errors.error_hint
 local image_defaults, make_plan, state_path = planner.image_defaults, planner.make_plan, planner.state_path
 local entries_json, print_plan, DEFAULT_MODEL = planner.entries_json, planner.print_plan, planner.DEFAULT_MODEL
 local build_direct = runner.build_direct
@@ -160,7 +160,9 @@ local function run_manifest(values, positional, gptimage)
 
   local seconds = wall_clock() - started
   local code = EXIT.ok
-  if stopped then
+  if counts.refused then
+    code = EXIT.usage
+  elseif stopped then
     code = EXIT.budget
   elseif counts.failed > 0 then
     code = EXIT.failed
@@ -181,7 +183,13 @@ local function run_manifest(values, positional, gptimage)
         describe_error(entry.error), entry.hint and ("\n    " .. entry.hint) or "")
     end
   end
-  if #failed_lines > 0 then
+  if counts.refused then
+    -- one line: every other entry would have been refused the same way
+    local err = counts.refused.err
+    say(streams.err, string.format("gptimage: stopped at the first refusal (%s, entry %d): %s; %s",
+      describe_error(err), counts.refused.entry.index, error_hint(err, values) or "check the API key",
+      "the other entries were not started"))
+  elseif #failed_lines > 0 then
     say(streams.err, "failed (run again to retry only these):\n" .. table.concat(failed_lines, "\n"))
   end
   if stopped then

@@ -7,8 +7,9 @@
 -- and a line of progress.
 --
 -- Contract: build_direct returns when every entry is finished, blocked or
--- left unstarted by the budget (then it returns true); the world's failures
--- become failed entries, never errors.
+-- left unstarted by the budget (then it returns true) or by a refused key
+-- (a 401 or 403 stops the run at the first one: counts.refused = { entry,
+-- err }); the world's failures become failed entries, never errors.
 
 local cache = require "gptimage.cache"
 local common = require "gptimage.cli.common"
@@ -54,6 +55,22 @@ local function finish_entry(entry, res, err, progress, counts, values)
     entry.label, entry.index, describe_error(err)))
 end
 
+-- A 401 or 403: every other entry would be refused the same way.
+local function refused(err)
+  return type(err) == "table" and err.kind == "api" and (err.status == 401 or err.status == 403)
+end
+
+-- Records the first refusal (counts.refused) and every refused entry as
+-- failed without a line of its own: the run ends with one line about it.
+local function refuse_entry(entry, err, progress, counts)
+  entry.status = "failed"
+  entry.error = error_fields(err)
+  counts.failed = counts.failed + 1
+  progress.failed = progress.failed + 1
+  progress.done = progress.done + 1
+  counts.refused = counts.refused or { entry = entry, err = err }
+end
+
 -- Whether an entry can start: "ready", "wait" (an entry it needs is still
 -- to be built) or "blocked" (one was not built), with the blocking entry.
 local function readiness(entry)
@@ -81,7 +98,7 @@ local function build_direct(client, todo, values, progress, counts, context)
   local stopped = false
   while true do
     local i = 1
-    while not stopped and #inflight < limit and i <= #queue do
+    while not stopped and not counts.refused and #inflight < limit and i <= #queue do
       local entry = queue[i]
       local state, blocker = readiness(entry)
       if state == "wait" then
@@ -154,12 +171,25 @@ local function build_direct(client, todo, values, progress, counts, context)
           spent = spent + cost
           progress.cost = progress.cost + cost
         end
-        finish_entry(slot.entry, res, err, progress, counts, values)
+        if not res and refused(err) then
+          refuse_entry(slot.entry, err, progress, counts)
+        else
+          finish_entry(slot.entry, res, err, progress, counts, values)
+        end
       else
         running[#running + 1] = slot
       end
     end
     inflight = running
+    if counts.refused then
+      -- what is still in flight would be refused too: cancel it, start nothing
+      for _, slot in ipairs(inflight) do
+        slot.job:cancel()
+        queue[#queue + 1] = slot.entry
+        reserved = reserved - slot.guess
+      end
+      inflight = {}
+    end
     progress:draw()
   end
   for _, entry in ipairs(queue) do
