@@ -103,17 +103,19 @@ local function client_knows(need)
   return false
 end
 
--- Whether gptimage's own checks accept the scenario's options: a call with
--- them against a closed port raises for a caller bug and fails otherwise.
+-- Whether gptimage's own checks (gptimage.validate) accept the scenario's
+-- options; with no gptimage.validate it cannot tell, and says so.
 local function client_accepts(scenario)
-  local client = gptimage.new{ api_key = "sk-test", base_url = "http://127.0.0.1:9/v1", max_retries = 0,
-                               timeout = 5 }
+  local ok, validate = pcall(function() return gptimage.validate end)
+  if not ok or type(validate) ~= "function" then
+    return false, "gptimage.validate is missing"
+  end
   local opts = {}
   for key, value in pairs(scenario.params) do opts[key] = value end
-  opts.image = scenario.files and scenario.files.image
-  local ok, message = pcall(client[scenario.op], client, opts)
-  client:close()
-  return ok, not ok and tostring(message) or nil
+  local files = scenario.files or {}
+  opts.image, opts.mask, opts.markup = files.image, files.mask, files.markup
+  local accepted, message = pcall(validate, scenario.op, opts)
+  return accepted, not accepted and tostring(message) or nil
 end
 
 -- The options of a scenario gptimage does not know yet (empty: both sides run).
