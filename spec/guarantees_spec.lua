@@ -430,6 +430,32 @@ describe("guarantees under attack", function()
       assert.same({ "a-1.png", "a-2.png" }, util.listdir(dir))
     end)
 
+    it("a disk that fills after payment keeps the images already whole, under names the error gives", function()
+      local mnt = dir .. "/small"
+      os.execute("mkdir -p " .. q(mnt))
+      -- room for the first 1.5 MB image and not the second: needs root (a tmpfs)
+      local mounted = os.execute("mount -t tmpfs -o size=2m tmpfs " .. q(mnt) .. " 2>/dev/null")
+      if mounted ~= true and mounted ~= 0 then -- Lua 5.4 / LuaJIT
+        pending("a full filesystem needs permission to mount a tmpfs")
+        return
+      end
+      srv:config{ image_bytes = 1500000 }
+      util.write(mnt .. "/a-1.png", "OLD")
+      local ok, res, err = pcall(client.generate, client, { prompt = "a", n = 2, save = mnt .. "/a.png" })
+      local kept = err and err.kept and err.kept[1]
+      local kept_png = kept and util.is_png(util.read(kept))
+      local old = util.read(mnt .. "/a-1.png")
+      os.execute("umount " .. q(mnt))
+      assert.is_true(ok, res)
+      assert.is_nil(res)
+      assert.equals("io", err.kind)
+      assert.is_string(kept, tostring(err))
+      assert.is_true(kept_png)
+      assert.matches(kept, err.message, 1, true)
+      assert.is_nil(err.kept[2])
+      assert.equals("OLD", old)
+    end)
+
     it("save-path problems known before sending are reported before the API is paid", function()
       util.write(dir .. "/afile", "x")
       local cases = { dir .. "/afile/x.png", dir .. "/" .. ("n"):rep(250) .. ".png" }

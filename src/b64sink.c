@@ -39,6 +39,7 @@ struct gi_sink {
   int is_file;
   int failed;            /* first error code, sticky */
   int committed;
+  int kept;              /* gi_sink_keep: the temporary file stays */
   int finished;          /* gi_sink_finish succeeded: no more input */
   size_t limit;          /* most decoded bytes accepted, 0: none */
   size_t total;          /* bytes decoded or written so far */
@@ -471,8 +472,20 @@ int gi_sink_commit(gi_sink *s) {
   return GI_SINK_OK;
 }
 
+const char *gi_sink_keep(gi_sink *s) {
+  if (s == NULL || !s->is_file || s->committed || s->failed || !s->finished || s->tmp == NULL) return NULL;
+  if (s->kept) return s->tmp;
+  if (s->fd >= 0) {
+    int rc = close(s->fd);
+    s->fd = -1;
+    if (rc != 0) return NULL;
+  }
+  s->kept = 1;
+  return s->tmp;
+}
+
 void gi_sink_abort(gi_sink *s) {
-  if (s == NULL || !s->is_file || s->committed) return;
+  if (s == NULL || !s->is_file || s->committed || s->kept) return;
   if (s->fd >= 0) {
     close(s->fd);
     s->fd = -1;

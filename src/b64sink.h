@@ -37,6 +37,10 @@ int gi_sink_write_raw(gi_sink *s, const char *bytes, size_t len);
 int gi_sink_finish(gi_sink *s);  /* end of input: checks the base64 ended cleanly, flushes */
 int gi_sink_commit(gi_sink *s);  /* file: rename over final path; memory: no-op */
 void gi_sink_abort(gi_sink *s);  /* file: close and unlink the temp file */
+/* file, finished and not failed: closes the temporary file and leaves it in
+ * place (abort and free no longer remove it); returns its path (owned by the
+ * sink), or NULL when there is nothing whole to keep. */
+const char *gi_sink_keep(gi_sink *s);
 void gi_sink_free(gi_sink *s);   /* aborts if not committed */
 
 const char *gi_sink_message(const gi_sink *s);          /* last error, "" if none */

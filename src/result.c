@@ -112,7 +112,41 @@ void gi_result_fail(lua_State *L, int job_idx, gi_job *job) {
   gi_job_store_result(L, job_idx, job);
 }
 
+/* An io failure while saving after the answer was paid for: the images
+ * already whole stay in place under their temporary names, given in the
+ * error (err.kept[i] = path) and its message; the others are lost. */
+static void push_io_error_keeping(lua_State *L, gi_job *job, const char *msg) {
+  size_t i;
+  int kept = 0, parts = 1, list;
+  lua_newtable(L);
+  list = lua_gettop(L);
+  lua_pushstring(L, msg);
+  for (i = 0; i < job->nimages; i++) {
+    const char *path = job->images[i] ? gi_sink_keep(job->images[i]) : NULL;
+    if (path == NULL) continue;
+    lua_pushstring(L, path);
+    lua_rawseti(L, list, (int)i + 1);
+    lua_pushfstring(L, "%s image %d is kept as '%s'", kept ? ";" : "; the images that arrived whole are kept:",
+                    (int)i + 1, path);
+    kept++;
+    parts++;
+  }
+  lua_concat(L, parts);
+  gi_result_push_error(L, job, "io", lua_tostring(L, -1));
+  lua_remove(L, -2); /* the message */
+  if (kept) {
+    lua_pushvalue(L, list);
+    lua_setfield(L, -2, "kept");
+  }
+  lua_remove(L, list);
+}
+
 void gi_result_fail_kind(lua_State *L, int job_idx, gi_job *job, const char *kind, const char *msg) {
+  if (job->save && job->nimages > 0 && strcmp(kind, "io") == 0) {
+    push_io_error_keeping(L, job, msg);
+    gi_result_fail(L, job_idx, job);
+    return;
+  }
   gi_result_push_error(L, job, kind, msg);
   gi_result_fail(L, job_idx, job);
 }
