@@ -10,7 +10,7 @@ packages=(
   build-essential cmake pkg-config ca-certificates
   lua5.4 liblua5.4-dev luajit libluajit-5.1-dev
   lua-cjson lua-cjson-dev libb64-dev libcurl4-openssl-dev python3
-  libspng-dev libgif-dev libjpeg-dev libwebp-dev
+  libspng-dev libgif-dev libjpeg-dev libwebp-dev zlib1g-dev
 )
 if [ "${1:-all}" != core ]; then
   packages+=(

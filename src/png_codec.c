@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <spng.h>
+#include <zlib.h>
 #include "png_codec.h"
 
 /* ancillary chunks are skipped, not kept: a cap on what a file may make
@@ -123,6 +124,11 @@ int gi_png_encode(const gi_rgba *img, unsigned char **out, size_t *out_len, char
   ihdr.bit_depth = 8;
   ihdr.color_type = SPNG_COLOR_TYPE_TRUECOLOR_ALPHA;
   rc = spng_set_option(ctx, SPNG_ENCODE_TO_BUFFER, 1);
+  /* the filter of each row chosen from sub and up only, and zlib's default
+   * strategy: on masks and sprite sheets as small as libspng's defaults (all
+   * five filters, Z_FILTERED) or smaller, in half the time (bench/imagetools.py) */
+  if (rc == 0) rc = spng_set_option(ctx, SPNG_FILTER_CHOICE, SPNG_FILTER_CHOICE_SUB | SPNG_FILTER_CHOICE_UP);
+  if (rc == 0) rc = spng_set_option(ctx, SPNG_IMG_COMPRESSION_STRATEGY, Z_DEFAULT_STRATEGY);
   if (rc == 0) rc = spng_set_ihdr(ctx, &ihdr);
   if (rc == 0)
     rc = spng_encode_image(ctx, img->px, (size_t)img->width * img->height * 4, SPNG_FMT_PNG, SPNG_ENCODE_FINALIZE);
