@@ -96,6 +96,29 @@ describe("progress on stderr", function()
     assert.equals(3, #srv:requests())
   end)
 
+  it("shows a spinner with the elapsed seconds while one generate waits, on a terminal only", function()
+    srv:fault{ action = "delay", delay = 2.5 }   -- 1s is drawn well before the answer
+    local transcript = dir .. "/tty.txt"
+    local code_file = dir .. "/code"
+    os.execute("script -qfec " .. q(command({ "generate", "-m", "gpt-image-1", "--quality", "low", "-o", "one.png",
+      "a slow one" })) .. " /dev/null </dev/null >" .. q(transcript) .. " 2>&1; echo $? >" .. q(code_file))
+    local output = util.read(transcript) or ""
+    assert.equals(0, exit_code(code_file), output)
+    assert.matches("\r[|/\\-] generating with gpt%-image%-1 0s", output)
+    assert.matches("\r[|/\\-] generating with gpt%-image%-1 1s", output)
+    -- the spinner is cleared before the result is printed
+    assert.matches("\r\27%[Kone%.png", output)
+
+    srv:fault{ action = "delay", delay = 0.3 }
+    local pipe = io.popen(command({ "generate", "-m", "gpt-image-1", "--quality", "low", "-o", "two.png",
+      "a piped one" }) .. " 2>&1 | cat")
+    output = pipe:read("*a")
+    pipe:close()
+    assert.is_nil(output:find("\r", 1, true), output)
+    assert.matches("generating with gpt-image-1\n", output, 1, true)
+    assert.matches("two.png", output, 1, true)
+  end)
+
   it("follows --progress and GPTIMAGE_PROGRESS over the terminal check", function()
     local log = dir .. "/err.txt"
     os.execute(command({ "run", "m.json", "--progress", "bar" }) .. " 2>" .. q(log))

@@ -94,7 +94,35 @@ function Progress:always(text)
   end
 end
 
+local SPINNER = { "|", "/", "-", "\\" }
+local PLAIN_EVERY = 10   -- seconds between "still waiting" lines
+
+--- While one request runs: a spinner with the elapsed seconds redrawn in
+-- place (bar mode), a line at the start and every PLAIN_EVERY seconds
+-- (plain), nothing (none). `what` names the request; `elapsed` in seconds.
+function Progress:spin(what, elapsed)
+  if self.mode == "bar" then
+    self.turn = (self.turn or 0) % #SPINNER + 1
+    local text = string.format("%s %s %ds", SPINNER[self.turn], what, math.floor(elapsed))
+    self.stream:write("\r", text, "\27[K")
+    self.stream:flush()
+    self.spinning = true
+  elseif self.mode == "plain" then
+    local due = self.next_plain or 0
+    if elapsed >= due then
+      self.stream:write(due == 0 and (what .. "\n") or string.format("%s: %ds\n", what, math.floor(elapsed)))
+      self.stream:flush()
+      self.next_plain = due + PLAIN_EVERY
+    end
+  end
+end
+
 function Progress:finish()
+  if self.spinning then
+    self.stream:write("\r\27[K")
+    self.stream:flush()
+    self.spinning = nil
+  end
   if self.mode == "bar" and self.shown then
     self:draw()
     self.stream:write("\n")

@@ -44,6 +44,24 @@ local function default_output(prompt, call)
   return stem .. "." .. extension
 end
 
+local wait_with_spinner
+
+-- Runs the request, showing a spinner with the elapsed time meanwhile (a
+-- real call takes 10-60 s); returns what the job returns.
+wait_with_spinner = function(client, op, call, progress, gptimage)
+  local clock = gptimage.os.clock
+  local started = clock()
+  local job = client:start(op, call)
+  local what = (op == "generate" and "generating" or (op == "edit" and "editing" or "making variations"))
+    .. (call.model and (" with " .. call.model) or "")
+  while not job:done() do
+    progress:spin(what, clock() - started)
+    job:wait(0.2)
+  end
+  progress:finish()
+  return job:result()
+end
+
 local function run_single(op, values, positional, gptimage)
   local prompt = values.prompt
   if #positional > 0 then
@@ -131,7 +149,7 @@ local function run_single(op, values, positional, gptimage)
   end
   local hash = cache.request_hash(hash_fields({ op = op }, call),
     type(call.image) == "table" and call.image or (call.image and { call.image } or nil), call.mask)
-  local res, err = client[op](client, call)
+  local res, err = wait_with_spinner(client, op, call, progress, gptimage)
   if not res then
     local hint = error_hint(err, values)
     say(streams.err, "gptimage: " .. op .. " failed: " .. describe_error(err) .. (hint and ("\n  " .. hint) or ""))
