@@ -289,6 +289,15 @@ describe("gptimage command", function()
     end)
   end)
 
+  it("says how many attempts were made when the retries ran out", function()
+    srv:fault{ action = "status", status = 500, times = 2 }
+    local r = run({ "generate", "--max-retries", "1", "-m", "gpt-image-1", "--quality", "low", "-o",
+                    path("retried.png"), "a retried one" })
+    assert.equals(1, r.code, r.stderr)
+    assert.matches("api error 500", r.stderr, 1, true)
+    assert.matches("(after 2 attempts)", r.stderr, 1, true)
+  end)
+
   describe("estimate", function()
     it("prints the estimate of a request, as text and JSON", function()
       local expected = gptimage.estimate{ model = "gpt-image-1", quality = "high", size = "1536x1024", n = 4,

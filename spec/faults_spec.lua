@@ -155,6 +155,8 @@ describe("fault matrix", function()
       local res, err = call(c, case, dir .. "/new/folder/x.png")
       check_error(case, res, err)
       assert.equals(case.requests, #srv:requests())
+      -- a retried request's error says how many attempts were made
+      assert.equals(case.requests > 1 and case.requests or nil, err.attempts)
       assert.is_false(util.exists(dir .. "/new/folder/x.png"))
       assert.same({}, leftovers(dir))
       assert.same({}, leftovers(dir .. "/new/folder"))

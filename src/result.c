@@ -103,6 +103,11 @@ static void push_http_error(lua_State *L, gi_job *job) {
 /* ends the job with the error on top of the stack (popped) */
 void gi_result_fail(lua_State *L, int job_idx, gi_job *job) {
   job_idx = lua_absindex(L, job_idx);
+  if (job->attempt > 1 && lua_istable(L, -1)) {
+    /* the error of the last attempt says how many were made */
+    lua_pushinteger(L, (lua_Integer)job->attempt);
+    lua_setfield(L, -2, "attempts");
+  }
   gi_transfer_abort_images(job);
   gi_transfer_free_partials(job);
   gi_transfer_reset(job);

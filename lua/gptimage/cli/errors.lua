@@ -13,7 +13,7 @@ function errors.error_fields(err)
     return { kind = "error", message = tostring(err) }
   end
   return { kind = err.kind, status = err.status, code = err.code, type = err.type,
-           param = err.param, message = err.message, request_id = err.request_id }
+           param = err.param, message = err.message, request_id = err.request_id, attempts = err.attempts }
 end
 
 function errors.describe_error(err)
@@ -27,7 +27,11 @@ function errors.describe_error(err)
   if err.code then
     text = text .. " (" .. tostring(err.code) .. ")"
   end
-  return text .. ": " .. tostring(err.message or "")
+  text = text .. ": " .. tostring(err.message or "")
+  if type(err.attempts) == "number" and err.attempts > 1 then
+    text = text .. string.format(" (after %d attempts)", err.attempts)
+  end
+  return text
 end
 
 -- What the user can do about an error, or nil.

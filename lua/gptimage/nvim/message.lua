@@ -73,7 +73,9 @@ function M.describe(err)
     head = head .. " " .. tostring(err.status)
   end
   local hint = err.status and HINTS[err.status]
-  return head .. ": " .. message .. (hint and (" (" .. hint .. ")") or "")
+  local attempts = type(err.attempts) == "number" and err.attempts > 1
+    and string.format(" after %d attempts", err.attempts) or ""
+  return head .. ": " .. message .. attempts .. (hint and (" (" .. hint .. ")") or "")
 end
 
 --- Report the end of a failed job: a cancel as INFO, anything else as ERROR.
