@@ -27,7 +27,12 @@ local client = gptimage.new{ api_key = "sk-bench", base_url = base_url, ca_file 
                              max_retries = 0, timeout = 600 }
 
 local function pause(ms)
-  if ms > 0 then
+  if ms <= 0 then
+    return
+  end
+  if gptimage.os and gptimage.os.sleep then
+    gptimage.os.sleep(ms / 1000)
+  else
     os.execute(string.format("sleep %.3f", ms / 1000))
   end
 end

@@ -10,7 +10,7 @@ local MAX_PIECE = 64 * 1024
 local IMAGE_BYTES = 3000000
 
 local function pause_a_little()
-  os.execute("sleep 0.02")
+  gptimage.os.sleep(0.02)
 end
 
 local function budget_cases(name, start)
