@@ -105,8 +105,21 @@ describe("manifest", function()
   it("places a JSON error at its line and column", function()
     local m, problem = manifest.load(file("bad.json", '{"entries": [\n  {"prompt": "a",}\n]}'))
     assert.is_nil(m)
-    assert.matches("is not valid JSON", problem, 1, true)
-    assert.matches("(line 2, column 18)", problem, 1, true)
+    assert.matches("manifest '" .. dir .. "/bad.json' is not valid JSON, line 2, column 18: ", problem, 1, true)
+    -- in our words, not lua-cjson's token names
+    assert.matches("expected a key in double quotes but found '}' (a comma before it?", problem, 1, true)
+    local cases = {
+      { '{"entries": [\n  {"prompt": "a"}\n  {"prompt": "b"}]}', "line 3, column 3: expected ',' or ']' but found '{' (a missing comma?)" },
+      { "{'entries': []}", "line 1, column 2: expected a key in double quotes but found something that is not JSON" },
+      { '{"entries": [', "line 1, column 14: expected a value but found the end of the file" },
+      { '{"entries" []}', "line 1, column 12: expected ':' after the key but found '['" },
+    }
+    for _, case in ipairs(cases) do
+      m, problem = manifest.load(file("bad.json", case[1]))
+      assert.is_nil(m)
+      assert.matches(case[2], problem, 1, true)
+      assert.is_nil(problem:find("T_", 1, true), problem)
+    end
   end)
 
   it("reports a manifest it cannot read", function()

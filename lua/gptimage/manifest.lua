@@ -384,10 +384,36 @@ function manifest.normalize(value, opts)
 end
 
 -- "at character 123" in a cjson message, as a line and column.
+-- lua-cjson's token names, in words.
+local TOKENS = {
+  T_OBJ_BEGIN = "'{'", T_OBJ_END = "'}'", T_ARR_BEGIN = "'['", T_ARR_END = "']'",
+  T_STRING = "a string", T_NUMBER = "a number", T_BOOLEAN = "true or false", T_NULL = "null",
+  T_COLON = "':'", T_COMMA = "','", T_END = "the end of the file",
+  ["invalid token"] = "something that is not JSON (strings take double quotes; true, false and null "
+    .. "are lower case; no comments)",
+}
+local EXPECTED = {
+  ["object key string"] = "a key in double quotes", ["comma or object end"] = "',' or '}'",
+  ["comma or array end"] = "',' or ']'", ["value"] = "a value", ["colon"] = "':' after the key",
+  ["the end"] = "the end of the file",
+}
+
+-- A lua-cjson message in our words, with the line and column of its
+-- character offset in text: "line 2, column 19: expected ... but found ...".
 local function locate(text, message)
   local at = tonumber(message:match("at character (%d+)"))
+  local expected, found = message:match("^Expected (.-) but found (.-) at character")
+  local words = message
+  if expected then
+    words = string.format("expected %s but found %s", EXPECTED[expected] or expected, TOKENS[found] or found)
+    if (found == "T_OBJ_END" and expected == "object key string") or (found == "T_ARR_END" and expected == "value") then
+      words = words .. " (a comma before it? JSON allows none after the last item)"
+    elseif expected:find("^comma or") then
+      words = words .. " (a missing comma?)"
+    end
+  end
   if not at then
-    return message
+    return words
   end
   local line, column = 1, 1
   for i = 1, math.min(at - 1, #text) do
@@ -397,7 +423,7 @@ local function locate(text, message)
       column = column + 1
     end
   end
-  return string.format("%s (line %d, column %d)", message, line, column)
+  return string.format("line %d, column %d: %s", line, column, words)
 end
 
 local SANDBOX = {
@@ -444,7 +470,7 @@ function manifest.load(path, opts)
   else
     local ok, decoded = pcall(cjson.decode, text)
     if not ok then
-      return nil, "manifest '" .. path .. "' is not valid JSON: " .. locate(text, tostring(decoded))
+      return nil, "manifest '" .. path .. "' is not valid JSON, " .. locate(text, tostring(decoded))
     end
     value = decoded
   end
