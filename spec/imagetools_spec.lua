@@ -410,6 +410,29 @@ describe("image tools", function()
       assert.truthy(msg:find("unknown option 'size'", 1, true))
       assert.same({}, srv:requests())
     end)
+
+    it("comes from a manifest entry's mask_bw", function()
+      file("hero.png", images.png{ width = 32, height = 16, colour = "rgb" })
+      local bw = images.png{ width = 8, height = 4, colour = "gray", pixels = function(x) return x < 4 and "\0" or "\255" end }
+      file("hero-bw.png", bw)
+      file("m.json", cjson.encode{ entries = {
+        { prompt = "snow behind the hero", inputs = { "hero.png" }, mask_bw = "hero-bw.png", output = "out.png" } } })
+      local command = string.format("cd %s && OPENAI_API_KEY=sk-test OPENAI_BASE_URL=%s %s %s run m.json -q >/dev/null 2>%s; echo $?",
+        fake.shell_quote(dir), fake.shell_quote(srv.base_url), fake.shell_quote(os.getenv("GPTIMAGE_LUA") or "lua5.4"),
+        fake.shell_quote(util.command_path()), fake.shell_quote(dir .. "/err.txt"))
+      local pipe = assert(io.popen(command))
+      local code = tonumber(pipe:read("*a"))
+      pipe:close()
+      assert.equals(0, code, util.read(dir .. "/err.txt"))
+      assert.equals(sha256(assert(gptimage.alpha_mask(bw, { size = "32x16" }))), mask_part().sha256)
+      file("m2.json", cjson.encode{ entries = {
+        { prompt = "x", inputs = { "hero.png" }, mask = "hero-bw.png", mask_bw = "hero-bw.png", output = "o2.png" } } })
+      pipe = assert(io.popen((command:gsub("m%.json", "m2.json"))))
+      code = tonumber(pipe:read("*a"))
+      pipe:close()
+      assert.equals(2, code)
+      assert.truthy(util.read(dir .. "/err.txt"):find("not both", 1, true))
+    end)
   end)
 
   describe("the command", function()

@@ -9,8 +9,9 @@
 --
 -- or just the list of entries. Entries take the API's option names, plus
 -- `op` (generate, edit, variation; inferred from inputs and prompt),
--- `inputs` (also `image`, `images`, `input`), `mask`, `output` (or `out`)
--- and `custom_id`. Keys starting with "_" and `comment` are ignored.
+-- `inputs` (also `image`, `images`, `input`), `mask` (or `mask_bw`: a
+-- black-and-white picture made into the alpha mask on the way, see
+-- gptimage.alpha_mask), `output` (or `out`) and `custom_id`. Keys starting with "_" and `comment` are ignored.
 -- Relative input, mask and output paths are relative to the manifest's
 -- folder (outputs to `output_dir` when given). An output may not leave that
 -- folder (an absolute path, or ".." above it) unless the manifest says
@@ -36,7 +37,7 @@ manifest.API_FIELDS = {
 
 local PIPELINE_FIELDS = {
   op = "string", inputs = "images", image = "images", images = "images",
-  input = "images", mask = "string", output = "string", out = "string",
+  input = "images", mask = "string", mask_bw = "string", output = "string", out = "string",
   custom_id = "string", comment = "any",
 }
 
@@ -335,6 +336,9 @@ function manifest.normalize(value, opts)
       elseif op ~= "generate" and not (inputs and #inputs > 0) then
         problems[#problems + 1] = string.format("%s: op '%s' needs input images ('inputs')", where, op)
       end
+      if fields.mask and fields.mask_bw then
+        problems[#problems + 1] = where .. ": give either 'mask' or 'mask_bw', not both"
+      end
       if op ~= "variation" and fields.prompt == nil then
         problems[#problems + 1] = where .. ": 'prompt' is missing"
       end
@@ -367,7 +371,8 @@ function manifest.normalize(value, opts)
         op = op,
         options = options,
         inputs = resolved_inputs,
-        mask = fields.mask and fs.normalize(fs.join(base, fields.mask)) or nil,
+        mask = (fields.mask or fields.mask_bw) and fs.normalize(fs.join(base, fields.mask or fields.mask_bw)) or nil,
+        mask_bw = fields.mask_bw ~= nil or nil,
         output = output,
         label = label,
         custom_id = own.custom_id or label,

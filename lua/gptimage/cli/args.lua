@@ -311,8 +311,8 @@ Manifest (JSON, or a Lua file that returns the same table):
   or just the list of entries. Entry fields: prompt, model, n, size, quality,
   background, output_format, output_compression, moderation, style,
   response_format, user, input_fidelity, partial_images, extra, timeout,
-  max_retries; inputs (or image/images/input: a path or a list), mask;
-  output (or out); op (generate, edit or variation: by default edit when
+  max_retries; inputs (or image/images/input: a path or a list), mask (or
+  mask_bw: a black-and-white picture, made into the alpha mask); output (or out); op (generate, edit or variation: by default edit when
   there are inputs and a prompt, variation when there are inputs and no
   prompt); custom_id (for the Batch API; default the output). Keys starting
   with "_" and "comment" are ignored. Relative paths are relative to the

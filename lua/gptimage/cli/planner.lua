@@ -43,7 +43,7 @@ local function call_options(entry)
   call.model = call.model or DEFAULT_MODEL
   if entry.op == "edit" then
     call.image = #entry.inputs == 1 and entry.inputs[1] or entry.inputs
-    call.mask = entry.mask
+    call.mask = entry.mask_bw and { bw = entry.mask } or entry.mask
   elseif entry.op == "variation" then
     call.image = entry.inputs[1]
   end
