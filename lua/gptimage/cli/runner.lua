@@ -6,10 +6,14 @@
 -- and its own stays within it. Each finished entry gets its record written
 -- and a line of progress.
 --
--- Contract: build_direct returns when every entry is finished, blocked or
--- left unstarted by the budget (then it returns true) or by a refused key
--- (a 401 or 403 stops the run at the first one: counts.refused = { entry,
--- err }); the world's failures become failed entries, never errors.
+-- runner.new(...) makes a run that step() advances without ever waiting
+-- (for a host with its own loop that polls the client, such as an editor's
+-- timer); run() and build_direct drive it to the end, waiting on the jobs.
+--
+-- Contract: a run ends when every entry is finished, blocked or left
+-- unstarted by the budget (then `stopped` is true) or by a refused key (a
+-- 401 or 403 stops the run at the first one: counts.refused = { entry, err });
+-- the world's failures become failed entries, never errors.
 
 local cache = require "gptimage.cache"
 local common = require "gptimage.cli.common"
@@ -85,121 +89,176 @@ local function readiness(entry)
   return "ready"
 end
 
--- Runs the entries with at most values.jobs in flight, each after the
+-- A run of entries with at most values.jobs in flight, each after the
 -- entries that make its inputs. With a budget, an entry starts only while
 -- the spend so far plus the estimates of the jobs in flight (and of a
 -- submitted batch) and its own stays within it.
-local function build_direct(client, todo, values, progress, counts, context)
-  local limit = values.jobs or 4
-  local budget = values.budget
-  local queue = { unpack_list(todo) }
-  local inflight = {}
-  local spent, reserved = 0, context.committed or 0
-  local stopped = false
-  while true do
-    local i = 1
-    while not stopped and not counts.refused and #inflight < limit and i <= #queue do
-      local entry = queue[i]
-      local state, blocker = readiness(entry)
-      if state == "wait" then
-        i = i + 1
-      elseif state == "blocked" then
-        table.remove(queue, i)
-        if blocker.status == "submitted" or blocker.status == "pending" then
-          entry.status = "waiting"
-          entry.batch_id = blocker.batch_id
-          counts.waiting = counts.waiting + 1
-          progress:line(string.format("%s waits for %s from batch %s", entry.label, blocker.label,
-            tostring(blocker.batch_id)))
-        else
-          finish_entry(entry, nil, { kind = "input", message = string.format("its input %s was not built (entry %d %s)",
-            blocker.label, blocker.index, blocker.status == "not_started" and "was not started" or "failed") },
-            progress, counts, values)
-        end
-      else
-        local startable = true
-        if entry.status == "deferred" then
-          local ok, problem = prepare_entry(entry, values, context.pending)
-          if not ok then
-            table.remove(queue, i)
-            startable = false
-            finish_entry(entry, nil, { kind = "usage", message = problem }, progress, counts, values)
-          elseif entry.status ~= "build" then
-            table.remove(queue, i)
-            startable = false
-            counts.late_skipped = counts.late_skipped + 1
-            progress.done = progress.done + 1
-            progress:line(string.format("[%d/%d] up to date %s", progress.done, progress.total, entry.label))
-          end
-        end
-        if startable then
-          local guess = entry.estimate or 0
-          if budget and (spent >= budget or spent + reserved + guess > budget + 1e-9) then
-            if #inflight == 0 then
-              stopped = true
-            end
-            break
-          end
-          table.remove(queue, i)
-          local call = {}
-          for key, value in pairs(entry.call) do
-            call[key] = value
-          end
-          call.save = entry.output
-          local ok, job = pcall(client.start, client, entry.op, call)
-          if ok then
-            entry.status = "running"
-            inflight[#inflight + 1] = { entry = entry, job = job, guess = guess }
-            reserved = reserved + guess
-          else
-            finish_entry(entry, nil, { kind = "usage", message = tostring(job) }, progress, counts, values)
-          end
-        end
-      end
-    end
-    if #inflight == 0 then
-      break
-    end
-    inflight[1].job:wait(0.25)
-    local running = {}
-    for _, slot in ipairs(inflight) do
-      if slot.job:done() then
-        local res, err = slot.job:result()
-        reserved = reserved - slot.guess
-        if res then
-          local cost = res.cost or slot.entry.estimate or 0
-          spent = spent + cost
-          progress.cost = progress.cost + cost
-        end
-        if not res and refused(err) then
-          refuse_entry(slot.entry, err, progress, counts)
-        else
-          finish_entry(slot.entry, res, err, progress, counts, values)
-        end
-      else
-        running[#running + 1] = slot
-      end
-    end
-    inflight = running
-    if counts.refused then
-      -- what is still in flight would be refused too: cancel it, start nothing
-      for _, slot in ipairs(inflight) do
-        slot.job:cancel()
-        queue[#queue + 1] = slot.entry
-        reserved = reserved - slot.guess
-      end
-      inflight = {}
-    end
-    progress:draw()
-  end
-  for _, entry in ipairs(queue) do
-    entry.status = "not_started"
-    counts.not_started = counts.not_started + 1
-  end
-  counts.spent = spent
-  return stopped
+--
+-- It never waits by itself: step() starts what may start and takes in what
+-- has finished, so a host with its own loop (an editor's timer that polls
+-- the client) can drive it; run() is the blocking loop of the command.
+local Run = {}
+Run.__index = Run
+
+--- A run of `todo` (planned entries) on client. context: committed (dollars
+-- already promised, e.g. to a batch), pending (planner's batch map).
+function runner.new(client, todo, values, progress, counts, context)
+  return setmetatable({
+    client = client, values = values, progress = progress, counts = counts, context = context,
+    limit = values.jobs or 4, budget = values.budget,
+    queue = { unpack_list(todo) }, inflight = {},
+    spent = 0, reserved = context.committed or 0,
+    stopped = false, finished = false,
+  }, Run)
 end
 
-runner.build_direct = build_direct
+-- Starts every entry that may start now.
+function Run:start_ready()
+  local queue, inflight, values = self.queue, self.inflight, self.values
+  local progress, counts = self.progress, self.counts
+  local i = 1
+  while not self.stopped and not counts.refused and #inflight < self.limit and i <= #queue do
+    local entry = queue[i]
+    local state, blocker = readiness(entry)
+    if state == "wait" then
+      i = i + 1
+    elseif state == "blocked" then
+      table.remove(queue, i)
+      if blocker.status == "submitted" or blocker.status == "pending" then
+        entry.status = "waiting"
+        entry.batch_id = blocker.batch_id
+        counts.waiting = counts.waiting + 1
+        progress:line(string.format("%s waits for %s from batch %s", entry.label, blocker.label,
+          tostring(blocker.batch_id)))
+      else
+        finish_entry(entry, nil, { kind = "input", message = string.format("its input %s was not built (entry %d %s)",
+          blocker.label, blocker.index, blocker.status == "not_started" and "was not started" or "failed") },
+          progress, counts, values)
+      end
+    else
+      local startable = true
+      if entry.status == "deferred" then
+        local ok, problem = prepare_entry(entry, values, self.context.pending)
+        if not ok then
+          table.remove(queue, i)
+          startable = false
+          finish_entry(entry, nil, { kind = "usage", message = problem }, progress, counts, values)
+        elseif entry.status ~= "build" then
+          table.remove(queue, i)
+          startable = false
+          counts.late_skipped = counts.late_skipped + 1
+          progress.done = progress.done + 1
+          progress:line(string.format("[%d/%d] up to date %s", progress.done, progress.total, entry.label))
+        end
+      end
+      if startable then
+        local guess = entry.estimate or 0
+        local budget = self.budget
+        if budget and (self.spent >= budget or self.spent + self.reserved + guess > budget + 1e-9) then
+          if #inflight == 0 then
+            self.stopped = true
+          end
+          break
+        end
+        table.remove(queue, i)
+        local call = {}
+        for key, value in pairs(entry.call) do
+          call[key] = value
+        end
+        call.save = entry.output
+        local ok, job = pcall(self.client.start, self.client, entry.op, call)
+        if ok then
+          entry.status = "running"
+          inflight[#inflight + 1] = { entry = entry, job = job, guess = guess }
+          self.reserved = self.reserved + guess
+        else
+          finish_entry(entry, nil, { kind = "usage", message = tostring(job) }, progress, counts, values)
+        end
+      end
+    end
+  end
+end
+
+-- Takes in the jobs that have finished (never waits).
+function Run:collect()
+  local running = {}
+  for _, slot in ipairs(self.inflight) do
+    if slot.job:done() then
+      local res, err = slot.job:result()
+      self.reserved = self.reserved - slot.guess
+      if res then
+        local cost = res.cost or slot.entry.estimate or 0
+        self.spent = self.spent + cost
+        self.progress.cost = self.progress.cost + cost
+      end
+      if not res and refused(err) then
+        refuse_entry(slot.entry, err, self.progress, self.counts)
+      else
+        finish_entry(slot.entry, res, err, self.progress, self.counts, self.values)
+      end
+    else
+      running[#running + 1] = slot
+    end
+  end
+  self.inflight = running
+  if self.counts.refused then
+    -- what is still in flight would be refused too: cancel it, start nothing
+    for _, slot in ipairs(running) do
+      slot.job:cancel()
+      self.queue[#self.queue + 1] = slot.entry
+      self.reserved = self.reserved - slot.guess
+    end
+    self.inflight = {}
+  end
+end
+
+-- Marks what never started and totals the spend; once.
+function Run:finish()
+  if self.finished then
+    return
+  end
+  self.finished = true
+  for _, entry in ipairs(self.queue) do
+    entry.status = "not_started"
+    self.counts.not_started = self.counts.not_started + 1
+  end
+  self.counts.spent = self.spent
+end
+
+--- One round without waiting: true once the run is over (then
+-- counts.spent is set and self.stopped says whether the budget stopped it).
+function Run:step()
+  if self.finished then
+    return true
+  end
+  self:start_ready()
+  if #self.inflight == 0 then
+    self:finish()
+    return true
+  end
+  self:collect()
+  self.progress:draw()
+  return false
+end
+
+--- Runs to the end, waiting on the jobs; returns whether the budget stopped it.
+function Run:run()
+  while true do
+    self:start_ready()
+    if #self.inflight == 0 then
+      break
+    end
+    self.inflight[1].job:wait(0.25)
+    self:collect()
+    self.progress:draw()
+  end
+  self:finish()
+  return self.stopped
+end
+
+--- The command's blocking run (see runner.new); true when the budget stopped it.
+function runner.build_direct(client, todo, values, progress, counts, context)
+  return runner.new(client, todo, values, progress, counts, context):run()
+end
 
 return runner
