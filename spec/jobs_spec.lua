@@ -116,6 +116,31 @@ describe("jobs", function()
     assert.same({}, util.listdir(dir))
   end)
 
+  it("a callback that cancels other jobs runs each of their on_done once, in the order cancelled", function()
+    srv:fault{ action = "delay", delay = 3, times = -1 }
+    local order, calls, slow = {}, {}, {}
+    for i = 1, 3 do
+      slow[i] = client:start("generate", { prompt = "slow " .. i, on_done = function(res, err)
+        calls[i] = (calls[i] or 0) + 1
+        order[#order + 1] = i
+        assert.is_nil(res)
+        assert.equals("cancelled", err.kind)
+      end })
+    end
+    -- not an image request: the delay does not apply to it
+    local quick = client:start("request", { path = "batches/none", on_done = function()
+      order[#order + 1] = "quick"
+      slow[3]:cancel()
+      slow[1]:cancel()
+      slow[2]:cancel()
+    end })
+    quick:wait()
+    assert.same({ "quick", 3, 1, 2 }, order)
+    client:poll()
+    for i = 1, 3 do assert.equals(1, calls[i]) end
+    assert.equals(0, client:poll())
+  end)
+
   -- A server of its own, so requests left sleeping by earlier tests do
   -- not count as in flight.
   local function with_own_server(fn)

@@ -44,6 +44,10 @@ typedef struct gi_client {
   unsigned round_pieces; /* body pieces taken this round */
   int round_cut;         /* the budget ran out with data waiting */
   gi_job *jobs;         /* every job that has not been delivered yet */
+  gi_job *jobs_tail;    /* its last, where a new job is linked */
+  /* jobs with callbacks to run (partial images, or done and not yet
+   * delivered), in the order they became so: see deliver.h */
+  gi_job *ready_head, *ready_tail;
 } gi_client;
 
 void gi_client_open(lua_State *L);

@@ -107,37 +107,23 @@ static int needs_delivery(gi_job *job) {
 
 int gi_job_deliver(lua_State *L, int client_idx) {
   gi_client *c = (gi_client *)lua_touserdata(L, client_idx);
-  int err_slot, failed = 0, rounds;
+  int err_slot, failed = 0;
   client_idx = lua_absindex(L, client_idx);
   lua_pushnil(L);
   err_slot = lua_gettop(L);
-  /* A delivery can end other jobs (a batch finishing, a callback cancelling):
-   * go round until nothing is left to deliver. */
-  for (rounds = 0; rounds < 1000000; rounds++) {
-    gi_job *job;
-    int n = 0, i, list;
-    lua_newtable(L);
-    list = lua_gettop(L);
-    for (job = c->jobs; job; job = job->next) {
-      if (!needs_delivery(job)) continue;
-      lua_pushlightuserdata(L, job);
-      lua_rawseti(L, list, ++n);
-    }
-    if (n == 0) {
-      lua_pop(L, 1);
-      break;
-    }
-    for (i = 1; i <= n; i++) {
-      gi_job *j2;
-      lua_rawgeti(L, list, i);
-      job = (gi_job *)lua_touserdata(L, -1);
-      lua_pop(L, 1);
-      /* the job may have been delivered by a nested call meanwhile */
-      for (j2 = c->jobs; j2 && j2 != job; j2 = j2->next) {}
-      if (j2 && needs_delivery(j2) && !c->closed) deliver_one(L, client_idx, j2, err_slot, &failed);
-    }
-    lua_pop(L, 1);
-    if (c->closed) break;
+  /* The queue holds each job with something to hand over once, in the
+   * order it became so.  A delivery can queue more (a batch finishing, a
+   * callback cancelling, a nested poll): they join the end and are run by
+   * this same loop, so the work is linear in what is delivered.  A job is
+   * taken off before its callbacks run, so a nested delivery never runs
+   * them twice. */
+  while (c->ready_head && !c->closed) {
+    gi_job *job = c->ready_head;
+    c->ready_head = job->ready_next;
+    if (c->ready_head == NULL) c->ready_tail = NULL;
+    job->ready_next = NULL;
+    job->queued = 0;
+    if (needs_delivery(job)) deliver_one(L, client_idx, job, err_slot, &failed);
   }
   if (failed) {
     lua_pushvalue(L, err_slot);

@@ -47,13 +47,31 @@ static void free_job(gi_job *job) {
   job->save = NULL;
 }
 
+/* takes a job out of the ready queue (a job collected or delivered while
+ * queued: rare, so a walk is fine) */
+static void gi_job_unqueue(gi_client *c, gi_job *job) {
+  gi_job **p = &c->ready_head, *prev = NULL;
+  while (*p && *p != job) {
+    prev = *p;
+    p = &(*p)->ready_next;
+  }
+  if (*p) {
+    *p = job->ready_next;
+    if (c->ready_tail == job) c->ready_tail = prev;
+  }
+  job->queued = 0;
+  job->ready_next = NULL;
+}
+
 void gi_job_unlink(gi_job *job) {
   gi_client *c = job->client;
   if (c == NULL) return;
   if (job->prev) job->prev->next = job->next;
   else if (c->jobs == job) c->jobs = job->next;
   if (job->next) job->next->prev = job->prev;
+  else if (c->jobs_tail == job) c->jobs_tail = job->prev;
   job->next = job->prev = NULL;
+  if (job->queued) gi_job_unqueue(c, job);
 }
 
 /* Lua side: userdata, uservalue */
@@ -128,6 +146,7 @@ void gi_job_store_result(lua_State *L, int job_idx, gi_job *job) {
   gi_uv_set(L, job_idx, "err");
   gi_uv_set(L, job_idx, "res");
   job->state = ST_DONE;
+  gi_job_queue_ready(job);
 }
 
 static int api_options(lua_State *L, gi_job *job, gi_client *c) {
@@ -186,15 +205,11 @@ gi_job *gi_job_new(lua_State *L, int client_idx, gi_client *c, job_kind kind, co
 }
 
 void gi_job_link(gi_client *c, gi_job *job) {
-  gi_job **tail = &c->jobs;
-  gi_job *prev = NULL;
-  while (*tail) {
-    prev = *tail;
-    tail = &(*tail)->next;
-  }
-  *tail = job;
-  job->prev = prev;
+  job->prev = c->jobs_tail;
   job->next = NULL;
+  if (c->jobs_tail) c->jobs_tail->next = job;
+  else c->jobs = job;
+  c->jobs_tail = job;
 }
 
 void gi_job_read_local_options(lua_State *L, int opts, int job_idx, gi_job *job) {
@@ -527,9 +542,12 @@ void gi_job_cancel_all(lua_State *L, gi_client *c) {
     job->delivered = 1;
     job->client = NULL;
     job->next = job->prev = NULL;
+    job->ready_next = NULL;
+    job->queued = 0;
     job = next;
   }
-  c->jobs = NULL;
+  c->jobs = c->jobs_tail = NULL;
+  c->ready_head = c->ready_tail = NULL;
 }
 
 static int wait_protected(lua_State *L) {

@@ -84,7 +84,23 @@ struct gi_job {
   gi_job *parent;
   int batch_index;
   int batch_total, batch_next, batch_running, batch_done, concurrency;
+  /* the client's queue of jobs with callbacks to run (deliver.c) */
+  gi_job *ready_next;
+  int queued;
 };
+
+/* Puts the job at the end of its client's ready queue unless it is in it
+ * already: called when it gets a partial image to hand over or ends.  Pure
+ * C, so the transfer callbacks may call it. */
+static inline void gi_job_queue_ready(gi_job *job) {
+  gi_client *c = job->client;
+  if (c == NULL || job->queued || job->delivered) return;
+  job->queued = 1;
+  job->ready_next = NULL;
+  if (c->ready_tail) c->ready_tail->ready_next = job;
+  else c->ready_head = job;
+  c->ready_tail = job;
+}
 
 /* ---- job.c: userdata, uservalue, the client's list ---- */
 

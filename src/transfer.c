@@ -245,6 +245,7 @@ static int sse_dispatch(void *ud, const char *name) {
     if (job->partials_tail) job->partials_tail->next = p;
     else job->partials = p;
     job->partials_tail = p;
+    gi_job_queue_ready(job);
     return 0;
   }
   if (kind == EV_COMPLETED) {
