@@ -6,7 +6,7 @@
 # harnesses check are tested by every build.
 # With -DGPTIMAGE_FUZZ=ON (clang): fuzz_<harness> runs libFuzzer for a bounded
 # time over a copy of the corpus; any crash or sanitizer report fails.
-set(GPTIMAGE_FUZZ_HARNESSES scanner b64sink sse image gif)
+set(GPTIMAGE_FUZZ_HARNESSES scanner b64sink sse image gif transfer)
 include(${CMAKE_SOURCE_DIR}/fuzz/sources.cmake)
 set(GPTIMAGE_FUZZ_SECONDS 20 CACHE STRING "seconds each libFuzzer test runs under ctest")
 
@@ -19,6 +19,9 @@ foreach(harness ${GPTIMAGE_FUZZ_HARNESSES})
   target_compile_options(fuzz_replay_${harness} PRIVATE ${GPTIMAGE_WARNINGS})
   target_compile_definitions(fuzz_replay_${harness} PRIVATE FUZZ_REPLAY=1)
   target_link_libraries(fuzz_replay_${harness} PRIVATE ${GPTIMAGE_FUZZ_LIBS_${harness}})
+  if(DEFINED GPTIMAGE_FUZZ_DEFS_${harness})
+    target_compile_definitions(fuzz_replay_${harness} PRIVATE ${GPTIMAGE_FUZZ_DEFS_${harness}})
+  endif()
   if(GPTIMAGE_SANITIZE)
     target_compile_options(fuzz_replay_${harness} PRIVATE -fsanitize=address,undefined,float-cast-overflow -fno-omit-frame-pointer -fno-sanitize-recover=all)
     target_link_options(fuzz_replay_${harness} PRIVATE -fsanitize=address,undefined,float-cast-overflow)

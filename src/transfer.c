@@ -185,15 +185,24 @@ static event_kind classify_event(const char *name) {
   return EV_OTHER;
 }
 
+/* Frees the sink of the event being read, unless an image slot holds it
+ * (a completed event streams straight into its slot): that one is the
+ * slot's to free. */
+static void drop_event_sink(gi_job *job, gi_sink *s) {
+  size_t i;
+  if (s == NULL) return;
+  for (i = 0; i < job->nimages; i++)
+    if (job->images[i] == s) return;
+  gi_sink_free(s);
+}
+
 static int sse_data(void *ud, const char *p, size_t n, int first) {
   gi_job *job = (gi_job *)ud;
   if (first) {
     gi_scanner_reset(job->scanner);
     job->event = classify_event(job->sse.event);
-    if (job->current) {
-      gi_sink_free(job->current);
-      job->current = NULL;
-    }
+    drop_event_sink(job, job->current);
+    job->current = NULL;
   }
   if (gi_scanner_feed(job->scanner, p, n) != GI_SCAN_OK) {
     gi_transfer_fail(job, "decode", "bad event in the stream: %s", gi_scanner_message(job->scanner));
@@ -220,7 +229,7 @@ static int sse_dispatch(void *ud, const char *name) {
   gi_sink *s = job->current;
   job->current = NULL;
   if (gi_scanner_finish(job->scanner) != GI_SCAN_OK) {
-    gi_sink_free(s);
+    drop_event_sink(job, s); /* a completed event's image stays in its slot */
     gi_transfer_fail(job, "decode", "bad event in the stream: %s", gi_scanner_message(job->scanner));
     return 1;
   }
@@ -307,10 +316,12 @@ static void start_body(gi_job *job) {
   long status = 0;
   curl_off_t length = -1;
   job->body_started = 1;
-  if (curl_easy_getinfo(job->easy, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK) job->status = status;
+  /* no handle: a job driven without libcurl (fuzz/fuzz_transfer.c) */
+  if (job->easy && curl_easy_getinfo(job->easy, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK) job->status = status;
   /* a gzip answer's length is not its decoded length: only a hint */
   job->expected = -1;
-  if (curl_easy_getinfo(job->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length) == CURLE_OK && length >= 0)
+  if (job->easy && curl_easy_getinfo(job->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length) == CURLE_OK &&
+      length >= 0)
     job->expected = (double)length;
   if (job->status >= 200 && job->status < 300 && !job->downloading && job->kind != JOB_RAW &&
       strncasecmp(job->content_type, "text/event-stream", 17) == 0) {
