@@ -9,7 +9,7 @@ set(GPTIMAGE_FUZZ_LIBS_gif ${GPTIMAGE_IMAGE_LIBRARIES})
 set(GPTIMAGE_FUZZ_LIBS_b64sink ${B64_LIBRARY})
 # a job's transfer callbacks with the parsers and sinks under them; linked to
 # libcurl (no lazy loading) for the two curl calls transfer.c makes
-set(GPTIMAGE_FUZZ_SOURCES_transfer src/transfer.c src/scanner.c src/sse.c src/b64sink.c src/savepath.c)
+set(GPTIMAGE_FUZZ_SOURCES_transfer src/transfer.c src/scanner.c src/sse.c src/b64sink.c src/savepath.c src/clock.c)
 set(GPTIMAGE_FUZZ_LIBS_transfer ${CURL_LINK_LIBRARIES})
 set(GPTIMAGE_FUZZ_DEFS_transfer GPTIMAGE_LAZY_LIBCURL=0)
 set(GPTIMAGE_FUZZ_INCLUDES ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/fuzz ${B64_INCLUDE_DIR} ${GPTIMAGE_IMAGE_INCLUDE_DIRS}

@@ -31,7 +31,7 @@ build = {
   modules = {
     gptimage = {
       sources = {
-        "src/gptimage.c", "src/client.c", "src/job.c", "src/transfer.c",
+        "src/gptimage.c", "src/client.c", "src/clock.c", "src/job.c", "src/transfer.c",
         "src/result.c", "src/retry.c", "src/download.c", "src/raw.c",
         "src/batch.c", "src/deliver.c", "src/buffer.c", "src/request.c",
         "src/models.c", "src/input.c", "src/scanner.c", "src/sse.c",

@@ -13,12 +13,6 @@
 #include "json.h"
 #include "version.h"
 
-double gi_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static const char *const CLIENT_OPTIONS[] = {
   "api_key", "base_url", "organization", "project", "model", "timeout",
   "connect_timeout", "max_retries", "proxy", "ca_file", "headers", "azure",

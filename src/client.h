@@ -12,6 +12,7 @@
 #define GPTIMAGE_CLIENT_H
 
 #include "curlapi.h"
+#include "clock.h"
 #include "lua_compat.h"
 
 #define GI_CLIENT_MT "gptimage.Client"
@@ -68,6 +69,5 @@ int gi_client_drive(lua_State *L, int client_idx, double budget);
 /* Blocks in curl_multi_poll until something may have happened, at most
  * max_seconds (< 0: no bound of our own). */
 void gi_client_sleep(gi_client *c, double max_seconds);
-double gi_now(void);
 
 #endif
