@@ -136,6 +136,27 @@ describe("client", function()
     assert.equals("after new\tfalse\nafter poll\tfalse\nafter generate\ttrue\n", out)
   end)
 
+  it("needs no global require: not when loaded, not for the Batch API helpers", function()
+    -- a host that loads the module itself (package.loadlib) into a state
+    -- whose require is gone, with cjson and the Lua helpers already loaded
+    local out, ok = run_lua("", string.format([[
+      require "cjson"
+      require "gptimage.batchapi" -- loads the module the usual way too
+      local path = assert(package.searchpath("gptimage", package.cpath))
+      local open = assert(package.loadlib(path, "luaopen_gptimage"))
+      require = nil
+      local gptimage = open()
+      local c = gptimage.new{ api_key = "k", base_url = %q, max_retries = 0 }
+      local res, err = c:generate{ prompt = "a" }
+      assert(res, tostring(err))
+      local batch, berr = c:batch_status("batch_none")
+      assert(batch or berr.kind == "api", tostring(berr))
+      print("ok")
+    ]], srv.base_url))
+    assert.is_truthy(ok, out)
+    assert.equals("ok\n", out)
+  end)
+
   it("refuses to reach a closed port quickly with a network error", function()
     local c = gptimage.new{ api_key = KEY, base_url = "http://127.0.0.1:9/v1", max_retries = 0 }
     local res, err = c:generate{ prompt = "a" }

@@ -602,13 +602,32 @@ static int client_generate(lua_State *L) { return gi_job_call(L, "generate"); }
 static int client_edit(lua_State *L) { return gi_job_call(L, "edit"); }
 static int client_variation(lua_State *L) { return gi_job_call(L, "variation"); }
 
-/* The Batch API helpers are Lua: gptimage.batchapi does the JSONL work. */
+/* The Batch API helpers are Lua: gptimage.batchapi does the JSONL work.
+ * The module is taken from package.loaded (the registry's _LOADED) when it
+ * is loaded, else loaded with the `require` the module kept when it was
+ * itself loaded (gi_client_open), never the global one at call time: a
+ * sandbox that removes `require` after loading both keeps working. */
+static const char REQUIRE_KEY[] = "gptimage.require";
+
+static void push_lua_helper(lua_State *L, const char *module) {
+  lua_getfield(L, LUA_REGISTRYINDEX, "_LOADED");
+  if (lua_istable(L, -1)) {
+    lua_getfield(L, -1, module);
+    lua_remove(L, -2);
+    if (lua_istable(L, -1)) return;
+  }
+  lua_pop(L, 1);
+  lua_getfield(L, LUA_REGISTRYINDEX, REQUIRE_KEY);
+  if (!lua_isfunction(L, -1))
+    luaL_error(L, "gptimage: the Batch API helpers need %s: load it before taking require away", module);
+  lua_pushstring(L, module);
+  lua_call(L, 1, 1);
+}
+
 static int call_lua_helper(lua_State *L, const char *module, const char *fn) {
   int nargs = lua_gettop(L);
   gi_client_check(L, 1);
-  lua_getglobal(L, "require");
-  lua_pushstring(L, module);
-  lua_call(L, 1, 1);
+  push_lua_helper(L, module);
   lua_getfield(L, -1, fn);
   lua_remove(L, -2);
   lua_insert(L, 1);
@@ -636,6 +655,9 @@ static const luaL_Reg CLIENT_METHODS[] = {
 };
 
 void gi_client_open(lua_State *L) {
+  lua_getglobal(L, "require");
+  if (lua_isfunction(L, -1)) lua_setfield(L, LUA_REGISTRYINDEX, REQUIRE_KEY);
+  else lua_pop(L, 1);
   if (luaL_newmetatable(L, GI_CLIENT_MT)) {
     lua_newtable(L);
     luaL_setfuncs(L, CLIENT_METHODS, 0);

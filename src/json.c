@@ -4,11 +4,29 @@
 
 static const char JSON_KEY[] = "gptimage.cjson";
 
-void gi_json_open(lua_State *L) {
+/* Pushes the cjson module: the one already loaded (package.loaded, which
+ * the registry holds), else what `require` gives at this moment, the
+ * module's load.  Nothing here runs later, so a sandbox that takes
+ * `require` away after loading the module changes nothing. */
+static void push_cjson(lua_State *L) {
+  lua_getfield(L, LUA_REGISTRYINDEX, "_LOADED");
+  if (lua_istable(L, -1)) {
+    lua_getfield(L, -1, "cjson");
+    lua_remove(L, -2);
+    if (lua_istable(L, -1)) return;
+  }
+  lua_pop(L, 1);
   lua_getglobal(L, "require");
+  if (!lua_isfunction(L, -1))
+    luaL_error(L, "gptimage needs lua-cjson: load it (require \"cjson\") before gptimage when there is no require");
   lua_pushstring(L, "cjson");
   if (lua_pcall(L, 1, 1, 0) != 0)
     luaL_error(L, "gptimage needs lua-cjson: %s", lua_tostring(L, -1));
+  if (!lua_istable(L, -1)) luaL_error(L, "gptimage needs lua-cjson: require \"cjson\" gave no table");
+}
+
+void gi_json_open(lua_State *L) {
+  push_cjson(L);
   lua_getfield(L, -1, "new");
   if (lua_isfunction(L, -1)) {
     lua_call(L, 0, 1);
