@@ -555,6 +555,34 @@ describe("gptimage command", function()
       assert.matches("broken.lua", r.stderr, 1, true)
     end)
 
+    it("--dry-run says why each entry would be built", function()
+      local entries = {
+        { prompt = "kept", quality = "low", output = "kept.png" },
+        { prompt = "reworded", quality = "low", output = "reworded.png" },
+        { prompt = "deleted", quality = "low", output = "deleted.png" },
+        { prompt = "resized", quality = "low", output = "resized.png" },
+      }
+      write_json("why.json", { entries = entries })
+      local r = run({ "run", "why.json" })
+      assert.equals(0, r.code, r.stderr)
+      entries[2].prompt = "reworded, now blue"
+      entries[4].size = "1536x1024"
+      entries[5] = { prompt = "added", quality = "low", output = "added.png" }
+      write_json("why.json", { entries = entries })
+      os.remove(path("deleted.png"))
+      local before = #srv:requests()
+      r = run({ "run", "why.json", "--dry-run" })
+      assert.equals(0, r.code, r.stderr)
+      assert.equals(before, #srv:requests())
+      assert.matches("skip%s+kept%.png%s+up to date", r.stdout)
+      assert.matches("build%s+reworded%.png[^\n]*%(prompt changed%)", r.stdout)
+      assert.matches("build%s+deleted%.png[^\n]*%(file missing%)", r.stdout)
+      assert.matches("build%s+resized%.png[^\n]*%(options changed%)", r.stdout)
+      assert.matches("build%s+added%.png[^\n]*%(new%)", r.stdout)
+      r = run({ "run", "why.json", "--dry-run", "--force" })
+      assert.matches("build%s+kept%.png[^\n]*%(forced%)", r.stdout)
+    end)
+
     it("--dry-run prints the plan and the estimate and sends nothing", function()
       write_json("m.json", { entries = {
         { prompt = "one", quality = "low", output = "one.png" },

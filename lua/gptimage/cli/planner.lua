@@ -153,6 +153,21 @@ end
 
 local WAITING_STATUS = { build = true, deferred = true, running = true }
 
+-- Why an entry is to be built, from the record of its last build (nil:
+-- none): "new", "file missing", "prompt changed", or what else changed.
+local function build_reason(entry, record, hash)
+  if type(record) ~= "table" then
+    return "new"
+  elseif record.request_hash == hash then
+    return "file missing"
+  elseif record.prompt ~= entry.call.prompt then
+    return "prompt changed"
+  elseif entry.inputs and #entry.inputs > 0 or entry.mask then
+    return "input or options changed"
+  end
+  return "options changed"
+end
+
 -- Checks an entry against the module and the cache: status "build",
 -- "skip" or "pending"; nil, message when invalid or unreadable.
 local function prepare_entry(entry, values, pending)
@@ -167,14 +182,17 @@ local function prepare_entry(entry, values, pending)
   end
   entry.hash = hash
   entry.status = "build"
+  entry.reason = "forced"
   if not values.force then
     local waiting = pending[fs.absolute(entry.output)]
-    if cache.up_to_date(entry.output, hash) then
+    local fresh, record = cache.up_to_date(entry.output, hash)
+    if fresh then
       entry.status = "skip"
     elseif waiting and waiting.hash == hash then
       entry.status = "pending"
       entry.batch_id = waiting.batch_id
     end
+    entry.reason = build_reason(entry, record, hash)
   end
   return true
 end
@@ -299,7 +317,8 @@ local function print_plan(m, plan, values)
   for _, entry in ipairs(m.entries) do
     local label = entry.label .. string.rep(" ", width - #entry.label)
     if entry.status == "build" then
-      lines[#lines + 1] = string.format("  build    %s  %s  %s", label, entry_summary(entry), dollars(entry.estimate))
+      lines[#lines + 1] = string.format("  build    %s  %s  %s  (%s)", label, entry_summary(entry),
+        dollars(entry.estimate), entry.reason or "new")
     elseif entry.status == "deferred" then
       lines[#lines + 1] = string.format("  build    %s  %s  %s  (after %s)", label, entry_summary(entry),
         dollars(entry.estimate), table.concat(entry.after, ", "))
