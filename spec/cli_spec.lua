@@ -555,6 +555,32 @@ describe("gptimage command", function()
       assert.matches("broken.lua", r.stderr, 1, true)
     end)
 
+    it("prints its summary when interrupted", function()
+      write_json("int.json", { entries = {
+        { prompt = "first", quality = "low", output = "first.png" },
+        { prompt = "second", quality = "low", output = "second.png" } } })
+      -- the first answer at once, the second held back until the interrupt
+      srv:fault{ { action = "delay", delay = 0, times = 1 }, { action = "delay", delay = 20, times = 1 } }
+      local q = fake.shell_quote
+      local err_file = path("int.err")
+      local script = table.concat({
+        "cd " .. q(path(".")),
+        "OPENAI_API_KEY=sk-test-int OPENAI_BASE_URL=" .. q(srv.base_url) .. " GPTIMAGE_PROGRESS=plain "
+          .. q(LUA) .. " " .. q(BIN) .. " run int.json -j 1 2>" .. q(err_file) .. " & pid=$!",
+        -- wait (at most 20 s) for the first entry to be built, then Ctrl-C
+        "i=0; while ! grep -q 'built first.png' " .. q(err_file) .. " 2>/dev/null && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done",
+        "kill -INT $pid; wait $pid; echo $?",
+      }, "\n")
+      local pipe = io.popen("sh -c " .. q(script))
+      local code = tonumber(pipe:read("*a"):match("(%d+)%s*$"))
+      pipe:close()
+      local err = util.read(err_file) or ""
+      assert.equals(130, code, err)
+      assert.matches("int.json interrupted after [%d.]+ s: 1 image built, cost %$%d", err)
+      assert.matches("interrupted; finished images are kept", err, 1, true)
+      assert.is_true(util.is_png(util.read(path("first.png"))))
+    end)
+
     it("--dry-run says why each entry would be built", function()
       local entries = {
         { prompt = "kept", quality = "low", output = "kept.png" },

@@ -153,8 +153,18 @@ local function run_manifest(values, positional, gptimage)
   end
   local stopped = false
   if #direct > 0 then
-    stopped = build_direct(client, direct, values, progress, counts,
-                           { committed = counts.committed, pending = plan.pending_map })
+    local ok, result = pcall(build_direct, client, direct, values, progress, counts,
+                             { committed = counts.committed, pending = plan.pending_map })
+    if not ok then
+      if tostring(result):match("interrupted!$") then
+        -- what the run had done when it was interrupted, then on to main's exit 130
+        progress:finish()
+        say(streams.err, string.format("%s interrupted after %.1f s: %s built, cost %s",
+          m.path, wall_clock() - started, plural(counts.images, "image"), dollars(progress.cost)))
+      end
+      error(result, 0)
+    end
+    stopped = result
   end
   progress:finish()
 
