@@ -41,9 +41,11 @@ describe("validation", function()
     offline:close()
   end)
 
-  -- Raises with exactly this message (or one matching each plain fragment).
+  -- Raises with exactly this message (or one matching each plain fragment),
+  -- and gptimage.validate, which builds no request, raises the same.
   local function rejects(op, opts, expected)
     local msg = raised(offline[op], offline, opts)
+    assert.equals(msg, raised(gptimage.validate, op, opts))
     if type(expected) == "table" then
       for _, fragment in ipairs(expected) do
         assert.truthy(msg:find(fragment, 1, true), ("%q does not contain %q"):format(msg, fragment))
@@ -60,6 +62,7 @@ describe("validation", function()
     assert.is_true(ok, "the call raised: " .. tostring(res))
     assert.is_nil(res)
     assert.equals("network", err.kind, tostring(err))
+    assert.is_true(gptimage.validate(op, opts))
   end
 
   describe("option names", function()
@@ -497,6 +500,20 @@ describe("validation", function()
         passes("edit", { prompt = "a", image = png64, mask = mask, model = "dall-e-2" })
       end
       passes("edit", { prompt = "a", image = { images.jpeg{ width = 64, height = 64 }, png64 }, mask = rgba64 })
+    end)
+  end)
+
+  describe("gptimage.validate", function()
+    it("checks without a client, a request or the network, for the model given or the default", function()
+      assert.is_true(gptimage.validate("generate", { prompt = "a" }))
+      assert.is_true(gptimage.validate("generate", { prompt = "a", size = "1792x1024" }, "dall-e-3"))
+      assert.equals("option 'size' = '1792x1024' is not valid for gpt-image-1; use '1024x1024', '1536x1024', "
+        .. "'1024x1536' or 'auto'", raised(gptimage.validate, "generate", { prompt = "a", size = "1792x1024" }, "gpt-image-1"))
+      assert.equals("unknown operation 'paint' (use 'generate', 'edit' or 'variation')",
+        raised(gptimage.validate, "paint", {}))
+      assert.equals("option 'prompt' is required for generate", raised(gptimage.validate, "generate", {}))
+      assert.is_true(gptimage.validate("generate", { op = "generate", prompt = "a", save = "x.png", on_done = print }))
+      assert.is_true(gptimage.validate("generate", { prompt = "a", size = "7x7" }, "some-future-model"))
     end)
   end)
 

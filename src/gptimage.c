@@ -9,6 +9,7 @@
 #include "lua_compat.h"
 #include "client.h"
 #include "job.h"
+#include "request.h"
 #include "errors.h"
 #include "version.h"
 #include "json.h"
@@ -107,6 +108,7 @@ static const luaL_Reg MODULE_FUNCTIONS[] = {
   {"variation", module_variation},
   {"estimate", gi_cost_estimate},
   {"cost", gi_cost_lua},
+  {"validate", gi_request_validate},
   {"b64decode", module_b64decode},
   {"libcurl", module_libcurl},
   {NULL, NULL}

@@ -807,6 +807,22 @@ void gi_request_build(lua_State *L, int opts, gi_op op, const char *default_mode
   lua_settop(L, top);
 }
 
+int gi_request_validate(lua_State *L) {
+  gi_request req;
+  gi_op op = gi_request_checkop(L, 1);
+  const char *model = luaL_optstring(L, 3, gi_model_default());
+  luaL_checktype(L, 2, LUA_TTABLE);
+  lua_settop(L, 3);
+  lua_newtable(L); /* keeps what the inputs anchor */
+  memset(&req, 0, sizeof req);
+  /* without a handle nothing is allocated until the checks are done, and
+   * only the model name after them */
+  gi_request_build(L, 2, op, model, NULL, 4, &req);
+  gi_request_free(&req);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 void gi_request_free(gi_request *req) {
   int i;
   free(req->json);

@@ -45,6 +45,13 @@ void gi_request_build(lua_State *L, int opts_idx, gi_op op, const char *default_
                       CURL *easy, int keep_idx, gi_request *req);
 void gi_request_free(gi_request *req);
 
+/* gptimage.validate(op, opts [, model]) -> true, or raises with the reason:
+ * every check of gi_request_build (names, types, per-model values, input
+ * images read from their headers) and nothing else; no curl handle, no
+ * network.  model stands in for the client's model (default
+ * gptimage.default_model). */
+int gi_request_validate(lua_State *L);
+
 /* "generate" -> GI_OP_GENERATE ...; raises on an unknown name. */
 gi_op gi_request_checkop(lua_State *L, int idx);
 
