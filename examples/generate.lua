@@ -9,7 +9,6 @@ local output = arg[2] or "out/sword.png"
 local client = gptimage.new{}
 local res, err = client:generate{
   prompt = prompt,
-  model = os.getenv("GPTIMAGE_MODEL") or "gpt-image-1",
   size = "1024x1024",
   quality = "low",
   background = "transparent",

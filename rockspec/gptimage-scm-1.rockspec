@@ -34,7 +34,7 @@ build = {
         "src/gptimage.c", "src/client.c", "src/clock.c", "src/job.c", "src/transfer.c",
         "src/result.c", "src/retry.c", "src/download.c", "src/raw.c",
         "src/batch.c", "src/deliver.c", "src/buffer.c", "src/request.c",
-        "src/models.c", "src/input.c", "src/scanner.c", "src/sse.c",
+        "src/models.c", "src/options.c", "src/input.c", "src/scanner.c", "src/sse.c",
         "src/b64sink.c", "src/errors.c", "src/json.c", "src/cost.c",
         "src/savepath.c", "src/curlapi.c", "src/hint.c",
         "src/image.c", "src/imgops.c", "src/imgtools.c", "src/png_codec.c",

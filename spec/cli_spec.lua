@@ -159,7 +159,7 @@ describe("gptimage command", function()
       r = run({ "generate", "a sword", "--size", "100x100" })
       assert.equals(2, r.code)
       assert.matches("size", r.stderr, 1, true)
-      assert.matches("1024x1024", r.stderr, 1, true)
+      assert.matches("multiples of 16", r.stderr, 1, true)
 
       r = run({ "generate", "a sword", "-n", "two" })
       assert.equals(2, r.code)
@@ -214,7 +214,7 @@ describe("gptimage command", function()
       local request = srv:last_request()
       assert.equals("/v1/images/generations", request.path)
       assert.equals("Bearer sk-test-cli", request.headers.authorization)
-      assert.same({ prompt = "a pixel-art sword", model = "gpt-image-1", n = 2, quality = "low",
+      assert.same({ prompt = "a pixel-art sword", model = "gpt-image-2.6-flare", n = 2, quality = "low",
                     size = "1536x1024", background = "opaque", output_format = "png",
                     moderation = "low", user = "u-7", seed = 7 }, request.json)
       assert.same({ "out/sword-1.png", "out/sword-2.png" }, r.json.files)
@@ -224,7 +224,7 @@ describe("gptimage command", function()
       local record = sidecar("out/sword.png")
       assert.equals(request.request_id, record.request_id)
       assert.same({ "sword-1.png", "sword-2.png" }, record.files)
-      assert.equals("gpt-image-1", record.model)
+      assert.equals("gpt-image-2.6-flare", record.model)
       assert.matches("^fnv1a64:%x+$", record.request_hash)
       assert.near(r.json.cost, record.cost, 1e-12)
       assert.equals(r.json.usage.output_tokens, record.usage.output_tokens)
@@ -264,8 +264,20 @@ describe("gptimage command", function()
       r = run({ "variation", "-i", "b.png", "-o", "v.png", "--size", "256x256" })
       assert.equals(0, r.code, r.stderr)
       request = srv:last_request()
-      assert.equals("/v1/images/variations", request.path)
+      assert.equals("/v1/images/edits", request.path)
+      local fields = {}
+      for _, part in ipairs(request.parts) do fields[part.name] = part.value end
+      assert.equals(gptimage.variation_prompt, fields.prompt)
+      assert.equals("256x256", fields.size)
       assert.is_true(util.is_png(util.read(path("v.png"))))
+      r = run({ "variation", "-i", "b.png", "-o", "v2.png", "the same, at night" })
+      assert.equals(0, r.code, r.stderr)
+      assert.equals("the same, at night", srv:last_request().parts[#srv:last_request().parts].value
+        and (function() for _, p in ipairs(srv:last_request().parts) do
+          if p.name == "prompt" then return p.value end end end)())
+      r = run({ "variation", "-i", "b.png", "--model", "dall-e-2", "-o", "v3.png", "--size", "256x256" })
+      assert.equals(0, r.code, r.stderr)
+      assert.equals("/v1/images/variations", srv:last_request().path)
     end)
 
     it("reports a failed request with exit 1 and a hint", function()
@@ -278,10 +290,10 @@ describe("gptimage command", function()
     end)
 
     it("refuses a request over --budget and a dry run sends nothing", function()
-      local r = run({ "generate", "a castle", "--quality", "high", "--budget", "0.01" })
+      local r = run({ "generate", "a castle", "--quality", "high", "--budget", "0.01", "--model", "gpt-image-1" })
       assert.equals(3, r.code)
       assert.matches("over the budget", r.stderr, 1, true)
-      r = run_json({ "generate", "a castle", "--quality", "high", "--dry-run" })
+      r = run_json({ "generate", "a castle", "--quality", "high", "--dry-run", "--model", "gpt-image-1" })
       assert.equals(0, r.code)
       local expected = gptimage.estimate{ model = "gpt-image-1", quality = "high", prompt = "a castle" }
       assert.near(expected, r.json.estimate, 1e-12)
@@ -298,26 +310,56 @@ describe("gptimage command", function()
     assert.matches("(after 2 attempts)", r.stderr, 1, true)
   end)
 
+  describe("estimates of models without a token table", function()
+    it("are unknown until records exist; --budget needs --assume-cost; records teach the estimate", function()
+      local r = run({ "estimate", "--quality", "low", "a castle" }, { OPENAI_API_KEY = false })
+      assert.equals(0, r.code, r.stderr)
+      assert.matches("unknown: no published output-token table for gpt-image-2.6-flare", r.stdout, 1, true)
+      r = run({ "generate", "a castle", "--quality", "low", "--budget", "5" })
+      assert.equals(3, r.code)
+      assert.matches("no estimate is known for gpt-image-2.6-flare", r.stderr, 1, true)
+      assert.equals(0, #srv:requests())
+      r = run({ "generate", "a castle", "--quality", "low", "--budget", "0.01", "--assume-cost", "0.02" })
+      assert.equals(3, r.code)
+      assert.matches("over the budget", r.stderr, 1, true)
+      r = run({ "generate", "a castle", "--quality", "low", "--size", "1024x1024", "--budget", "0.05",
+                "--assume-cost", "0.02", "-o", "castle.png" })
+      assert.equals(0, r.code, r.stderr)
+      assert.equals(1, #srv:requests())
+      -- the record of that image now gives the estimate: its output tokens at $30 per million
+      local record = cjson.decode(util.read(path("castle.png.json")))
+      r = run_json({ "estimate", "--quality", "low", "--size", "1024x1024", "-n", "2", "x" })
+      assert.equals(0, r.code, r.stderr)
+      assert.near(2 * record.usage.output_tokens * 30 / 1e6 + 5 / 1e6, r.json.estimate, 1e-12)
+      assert.equals("observed", r.json.details.source)
+      write_json("m.json", { entries = { { prompt = "a", output = "fresh/a.png" } } })
+      r = run({ "run", "m.json", "--budget", "1" }, {})
+      assert.equals(3, r.code)
+      assert.matches("1 entry has no known estimate", r.stderr, 1, true)
+    end)
+  end)
+
   describe("estimate", function()
     it("prints the estimate of a request, as text and JSON", function()
       local expected = gptimage.estimate{ model = "gpt-image-1", quality = "high", size = "1536x1024", n = 4,
                                           prompt = "a castle" }
-      local r = run({ "estimate", "--quality", "high", "--size", "1536x1024", "-n", "4", "a castle" },
-                    { OPENAI_API_KEY = false })
+      local r = run({ "estimate", "--quality", "high", "--size", "1536x1024", "-n", "4", "a castle",
+                      "--model", "gpt-image-1" }, { OPENAI_API_KEY = false })
       assert.equals(0, r.code, r.stderr)
       assert.matches(string.format("$%.4f", expected), r.stdout, 1, true)
       assert.matches("24832 output tokens", r.stdout, 1, true)
-      r = run_json({ "estimate", "--quality", "high", "--size", "1536x1024", "-n", "4", "-p", "a castle" })
+      r = run_json({ "estimate", "--quality", "high", "--size", "1536x1024", "-n", "4", "-p", "a castle",
+                     "-m", "gpt-image-1" })
       assert.near(expected, r.json.estimate, 1e-12)
       assert.equals(24832, r.json.details.output_tokens)
       assert.equals(0, #srv:requests())
     end)
 
     it("says which model, quality and size it assumed", function()
-      local r = run({ "estimate", "a castle" }, { OPENAI_API_KEY = false })
+      local r = run({ "estimate", "a castle", "-m", "gpt-image-1" }, { OPENAI_API_KEY = false })
       assert.equals(0, r.code, r.stderr)
       assert.matches("for 1 image: gpt%-image%-1, quality medium, size 1024x1024 %(set %-%-quality", r.stdout)
-      r = run({ "estimate", "--quality", "high", "--size", "1536x1024", "-n", "2", "a castle" },
+      r = run({ "estimate", "--quality", "high", "--size", "1536x1024", "-n", "2", "a castle", "-m", "gpt-image-1" },
               { OPENAI_API_KEY = false })
       assert.matches("for 2 images: gpt-image-1, quality high, size 1536x1024\n", r.stdout, 1, true)
     end)
@@ -340,7 +382,7 @@ describe("gptimage command", function()
       for i = 1, 50 do
         entries[i] = { prompt = "sprite number " .. i, output = string.format("sprites/s%02d.png", i) }
       end
-      return { defaults = { quality = "low" }, entries = entries }
+      return { defaults = { quality = "low", model = "gpt-image-1" }, entries = entries }
     end
 
     it("stops at the first 401 or 403 with exit 2 and one line", function()
@@ -610,7 +652,7 @@ describe("gptimage command", function()
     end)
 
     it("--dry-run prints the plan and the estimate and sends nothing", function()
-      write_json("m.json", { entries = {
+      write_json("m.json", { defaults = { model = "gpt-image-1" }, entries = {
         { prompt = "one", quality = "low", output = "one.png" },
         { prompt = "two", quality = "high", size = "1024x1536", n = 2, output = "two.png" },
       } })
@@ -649,7 +691,7 @@ describe("gptimage command", function()
       for i = 1, 10 do
         entries[i] = { prompt = "tile " .. i, output = string.format("tiles/t%02d.png", i) }
       end
-      write_json("m.json", { defaults = { quality = "low" }, entries = entries })
+      write_json("m.json", { defaults = { quality = "low", model = "gpt-image-1" }, entries = entries })
       -- the first answer reports far more tokens than the estimate: $4
       srv:fault{ action = "status", status = 200, content_type = "application/json",
                  body = { created = 1700000000, data = { { b64_json = TINY_PNG } },
@@ -717,7 +759,7 @@ describe("gptimage command", function()
       end
       assert.equals(3, #lines)
       assert.same({ custom_id = "sword.png", method = "POST", url = "/v1/images/generations",
-                    body = { prompt = "a sword", model = "gpt-image-1", quality = "low" } }, lines[1])
+                    body = { prompt = "a sword", model = "gpt-image-2.6-flare", quality = "low" } }, lines[1])
       assert.equals(2, lines[3].body.n)
       client:close()
       assert.is_true(util.exists(path("m.json.batches.json")))

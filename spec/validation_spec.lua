@@ -9,8 +9,11 @@ local util = require "helpers.util"
 
 local CLOSED_PORT = "http://127.0.0.1:9/v1"
 
-local GPT_MODELS = { "gpt-image-1", "gpt-image-1-mini", "gpt-image-1.5", "gpt-image-2",
-                     "gpt-image-2-2026-04-21", "chatgpt-image-latest" }
+local CURRENT_MODELS = { "gpt-image-2.6-flare", "gpt-image-2.6-sunburst", "gpt-image-2.5-flare",
+                         "gpt-image-2.5-flare-2026-09-08", "gpt-image-2.5-sunburst", "gpt-image-2.5-sunburst-2026-09-08",
+                         "gpt-image-2", "gpt-image-2-2026-04-21" }
+local GPT_MODELS = { "gpt-image-1", "gpt-image-1-mini", "gpt-image-1.5", "chatgpt-image-latest" }
+for _, model in ipairs(CURRENT_MODELS) do GPT_MODELS[#GPT_MODELS + 1] = model end
 
 local function copy(t, extra)
   local out = {}
@@ -100,12 +103,18 @@ describe("validation", function()
         "option 'moderation' is only for generate, not edit")
       rejects("edit", { prompt = "a", image = png64, style = "vivid", model = "dall-e-2" },
         "option 'style' is only for generate, not edit")
-      rejects("variation", { image = png64, prompt = "a" }, "option 'prompt' is only for generate and edit, not variation")
-      rejects("variation", { image = png64, quality = "standard" },
+      -- the legacy variations endpoint (dall-e-2) takes no prompt, quality or streaming
+      local dalle2 = { image = png64, model = "dall-e-2" }
+      rejects("variation", copy(dalle2, { prompt = "a" }), "option 'prompt' is only for generate and edit, not variation")
+      rejects("variation", copy(dalle2, { quality = "standard" }),
         "option 'quality' is only for generate and edit, not variation")
-      rejects("variation", { image = png64, stream = true }, "option 'stream' is only for generate and edit, not variation")
-      rejects("variation", { image = png64, partial_images = 1 },
+      rejects("variation", copy(dalle2, { stream = true }), "option 'stream' is only for generate and edit, not variation")
+      rejects("variation", copy(dalle2, { partial_images = 1 }),
         "option 'partial_images' is only for generate and edit, not variation")
+      -- on GPT image models a variation is an edit, and takes what an edit takes
+      passes("variation", { image = png64, prompt = "a", quality = "low", stream = true, partial_images = 1 })
+      rejects("variation", { image = png64, moderation = "low" },
+        "option 'moderation' is only for generate, not variation (a variation is an edit on GPT image models)")
     end)
 
     it("export the local option names the job reads itself", function()
@@ -183,12 +192,12 @@ describe("validation", function()
   end)
 
   describe("models", function()
-    it("refuse variation for every model but dall-e-2", function()
+    it("make a variation an edit on every model but dall-e-2", function()
       for _, model in ipairs(GPT_MODELS) do
-        rejects("variation", { image = png64, model = model },
-          "variation is only for dall-e-2 (the only model with variations), not " .. model)
+        passes("variation", { image = png64, model = model })
       end
-      rejects("variation", { image = png64, model = "dall-e-3" }, { "not dall-e-3" })
+      rejects("variation", { image = png64, model = "dall-e-3" },
+        "edit is not available for dall-e-3; use dall-e-2 or a GPT image model")
     end)
 
     it("refuse edits with dall-e-3", function()
@@ -247,10 +256,11 @@ describe("validation", function()
       rejects("generate", { prompt = "a", n = 0 }, "option 'n' = 0 is not valid; use 1 to 10")
       rejects("generate", { prompt = "a", n = -3 }, "option 'n' = -3 is not valid; use 1 to 10")
       rejects("generate", { prompt = "a", n = 11 }, "option 'n' = 11 is not valid for gpt-image-2.6-flare; use 1 to 10")
+      rejects("variation", { image = png64, n = 11 }, "option 'n' = 11 is not valid for gpt-image-2.6-flare; use 1 to 10")
       rejects("generate", { prompt = "a", n = 2 ^ 60 }, { "option 'n' = ", "is not valid" })
       rejects("generate", { prompt = "a", n = 2, model = "dall-e-3" },
         "option 'n' = 2 is not valid for dall-e-3; it makes one image per request (n = 1)")
-      rejects("variation", { image = png64, n = 11 }, "option 'n' = 11 is not valid for dall-e-2; use 1 to 10")
+      rejects("variation", { model = "dall-e-2", image = png64, n = 11 }, "option 'n' = 11 is not valid for dall-e-2; use 1 to 10")
       passes("generate", { prompt = "a", n = 10, model = "dall-e-2" })
       passes("generate", { prompt = "a", n = 1, model = "dall-e-3" })
       passes("generate", { prompt = "a", n = 3.0 })
@@ -281,10 +291,10 @@ describe("validation", function()
         rejects("generate", { prompt = "a", model = model, size = "2048x1152" }, { "'2048x1152' is not valid for " .. model })
       end
       rejects("edit", { prompt = "a", image = png64, model = "dall-e-2", size = "1536x1024" }, { "not valid for dall-e-2" })
-      rejects("variation", { image = png64, size = "1024x1536" }, { "not valid for dall-e-2" })
+      rejects("variation", { model = "dall-e-2", image = png64, size = "1024x1536" }, { "not valid for dall-e-2" })
     end)
 
-    for _, model in ipairs{ "gpt-image-2", "gpt-image-2-2026-04-21" } do
+    for _, model in ipairs(CURRENT_MODELS) do
       it("of any shape within the limits for " .. model, function()
         for _, size in ipairs{ "2048x1152", "3840x2160", "2160x3840", "1280x3840", "3840x1280", "16x16", "512x1536" } do
           passes("generate", { prompt = "a", model = model, size = size })
@@ -317,7 +327,13 @@ describe("validation", function()
       passes("generate", { prompt = "a", quality = "standard", model = "dall-e-2" })
       passes("edit", { prompt = "a", image = png64, quality = "standard", model = "dall-e-2" })
       rejects("generate", { prompt = "a", quality = "hd" },
-        "option 'quality' = 'hd' is not valid for gpt-image-2.6-flare; use 'low', 'medium', 'high' or 'auto'")
+        "option 'quality' = 'hd' is not valid for gpt-image-2.6-flare; use 'low', 'medium', 'high', 'xhigh', 'max' or 'auto'")
+      rejects("generate", { prompt = "a", quality = "xhigh", model = "gpt-image-2" },
+        "option 'quality' = 'xhigh' is not valid for gpt-image-2; use 'low', 'medium', 'high' or 'auto'")
+      for _, model in ipairs{ "gpt-image-2.5-flare", "gpt-image-2.5-sunburst-2026-09-08", "gpt-image-2.6-sunburst" } do
+        passes("generate", { prompt = "a", quality = "xhigh", model = model })
+        passes("edit", { prompt = "a", image = png64, quality = "max", model = model })
+      end
       rejects("generate", { prompt = "a", quality = "high", model = "dall-e-3" },
         "option 'quality' = 'high' is not valid for dall-e-3; use 'standard' or 'hd'")
       rejects("generate", { prompt = "a", quality = "hd", model = "dall-e-2" },
@@ -343,7 +359,7 @@ describe("validation", function()
       rejects("edit", { prompt = "a", image = png64, response_format = "url" }, { "always return b64_json" })
       passes("generate", { prompt = "a", response_format = "url", model = "dall-e-2" })
       passes("generate", { prompt = "a", response_format = "b64_json", model = "dall-e-3" })
-      passes("variation", { image = png64, response_format = "url" })
+      passes("variation", { model = "dall-e-2", image = png64, response_format = "url" })
       rejects("generate", { prompt = "a", response_format = "png", model = "dall-e-3" },
         "option 'response_format' = 'png' is not valid for dall-e-3; use 'url' or 'b64_json'")
     end)
@@ -372,7 +388,9 @@ describe("validation", function()
     it("output_format, moderation, background", function()
       for _, f in ipairs{ "png", "jpeg", "webp" } do passes("generate", { prompt = "a", output_format = f }) end
       rejects("generate", { prompt = "a", output_format = "bmp" },
-        "option 'output_format' = 'bmp' is not valid for gpt-image-2.6-flare; use 'png', 'jpeg' or 'webp'")
+        "option 'output_format' = 'bmp' is not valid for gpt-image-2.6-flare; use 'png', 'jpeg', 'webp', 'gif' or 'svg'")
+      rejects("generate", { prompt = "a", output_format = "gif", model = "gpt-image-2" },
+        "option 'output_format' = 'gif' is not valid for gpt-image-2; use 'png', 'jpeg' or 'webp'")
       passes("generate", { prompt = "a", moderation = "low" })
       rejects("generate", { prompt = "a", moderation = "high" },
         "option 'moderation' = 'high' is not valid for gpt-image-2.6-flare; use 'low' or 'auto'")
@@ -381,17 +399,14 @@ describe("validation", function()
         "option 'background' = 'white' is not valid for gpt-image-2.6-flare; use 'transparent', 'opaque' or 'auto'")
     end)
 
-    it("a transparent background needs png or webp, and not gpt-image-2", function()
+    it("a transparent background needs png or webp (gpt-image-2: in preview, allowed)", function()
       passes("generate", { prompt = "a", background = "transparent", output_format = "png" })
       passes("generate", { prompt = "a", background = "transparent", output_format = "webp" })
       rejects("generate", { prompt = "a", background = "transparent", output_format = "jpeg" },
         "option 'background' = 'transparent' needs output_format 'png' or 'webp', not 'jpeg'")
-      for _, model in ipairs{ "gpt-image-2", "gpt-image-2-2026-04-21" } do
-        rejects("generate", { prompt = "a", background = "transparent", model = model },
-          ("option 'background' = 'transparent' is not supported by %s; use 'opaque' or 'auto'"):format(model))
-        passes("generate", { prompt = "a", background = "opaque", model = model })
-      end
-      for _, model in ipairs{ "gpt-image-1-mini", "gpt-image-1.5", "chatgpt-image-latest" } do
+      passes("generate", { prompt = "a", background = "transparent", output_format = "gif" })
+      for _, model in ipairs{ "gpt-image-2", "gpt-image-2-2026-04-21", "gpt-image-1-mini", "gpt-image-1.5",
+                              "chatgpt-image-latest", "gpt-image-2.5-flare", "gpt-image-2.6-sunburst" } do
         passes("generate", { prompt = "a", background = "transparent", model = model })
       end
     end)
@@ -417,11 +432,15 @@ describe("validation", function()
         "option 'partial_images' = -1 is not valid; use 0 to 3")
     end)
 
-    it("input_fidelity: edit only, high or low, not gpt-image-1-mini", function()
+    it("input_fidelity: edit only, high or low; gpt-image-1-mini low only; never gpt-image-2", function()
       for _, model in ipairs(GPT_MODELS) do
         if model == "gpt-image-1-mini" then
           rejects("edit", { prompt = "a", image = png64, model = model, input_fidelity = "high" },
-            "option 'input_fidelity' = 'high' is not supported by gpt-image-1-mini")
+            "option 'input_fidelity' = 'high' is not valid for gpt-image-1-mini; use 'low'")
+          passes("edit", { prompt = "a", image = png64, model = model, input_fidelity = "low" })
+        elseif model:match("^gpt%-image%-2%-?") and not model:match("^gpt%-image%-2%.") then
+          rejects("edit", { prompt = "a", image = png64, model = model, input_fidelity = "low" },
+            ("option 'input_fidelity' = 'low' is not supported by %s"):format(model))
         else
           passes("edit", { prompt = "a", image = png64, model = model, input_fidelity = "high" })
           passes("edit", { prompt = "a", image = png64, model = model, input_fidelity = "low" })
@@ -459,12 +478,12 @@ describe("validation", function()
       rejects("edit", { prompt = "a", image = big, model = "dall-e-2" },
         ("image (bytes) must be under 4 MB for dall-e-2 (it is %d bytes)"):format(#big))
       passes("edit", { prompt = "a", image = png64 .. ("\0"):rep(4 * 1024 * 1024 - #png64 - 1), model = "dall-e-2" })
-      rejects("variation", { image = images.webp{ width = 64, height = 64 } },
+      rejects("variation", { model = "dall-e-2", image = images.webp{ width = 64, height = 64 } },
         "image (bytes) must be a PNG for a dall-e-2 variation (it is image/webp)")
-      rejects("variation", { image = images.png{ width = 30, height = 40 } },
+      rejects("variation", { model = "dall-e-2", image = images.png{ width = 30, height = 40 } },
         "image (bytes) must be square for a dall-e-2 variation (it is 30x40)")
-      rejects("variation", { image = big }, { "must be under 4 MB for a dall-e-2 variation" })
-      rejects("variation", { image = { png64 } }, "option 'image' of a variation is one image, not a list")
+      rejects("variation", { model = "dall-e-2", image = big }, { "must be under 4 MB for a dall-e-2 variation" })
+      rejects("variation", { model = "dall-e-2", image = { png64 } }, "option 'image' of a variation is one image, not a list")
     end)
 
     it("for GPT image models are PNG, JPEG or WebP under 50 MB each", function()
@@ -528,7 +547,7 @@ describe("validation", function()
     it("start raises as the blocking calls do, and leaves no job behind", function()
       raised(offline.start, offline, "generate", { prompt = "a", qualty = "low" })
       raised(offline.start, offline, "edit", { prompt = "a", image = png64, mask = png64 })
-      raised(offline.start, offline, "variation", { image = png64, model = "gpt-image-1" })
+      raised(offline.start, offline, "variation", { image = png64, model = "dall-e-3" })
       assert.equals(0, offline:poll())
     end)
   end)
@@ -567,12 +586,19 @@ describe("valid calls against the fake server", function()
                   user = "u1" }, srv:last_request().json)
   end)
 
-  it("use the client's model, and dall-e-2 for variations whatever the client's model", function()
+  it("use the client's model, for variations too: an edit with the variation prompt", function()
     local c = gptimage.new{ api_key = "sk-test", base_url = srv.base_url, model = "gpt-image-1.5" }
     assert(c:generate{ prompt = "a" })
     assert.equals("gpt-image-1.5", srv:last_request().json.model)
-    assert(c:variation{ image = png64 })
-    assert.equals("dall-e-2", form(srv:last_request()).model)
+    assert(c:variation{ image = png64, n = 2, size = "1024x1536" })
+    local r = srv:last_request()
+    assert.equals("/v1/images/edits", r.path)
+    assert.same({ model = "gpt-image-1.5", prompt = gptimage.variation_prompt, n = "2", size = "1024x1536" }, form(r))
+    assert(c:variation{ image = png64, prompt = "the same cat, in winter" })
+    assert.equals("the same cat, in winter", form(srv:last_request()).prompt)
+    assert(c:variation{ image = png64, model = "dall-e-2" })
+    assert.equals("/v1/images/variations", srv:last_request().path)
+    assert.same({ model = "dall-e-2" }, form(srv:last_request()))
     assert(c:generate{ prompt = "a", model = "dall-e-3", style = "natural", quality = "hd", size = "1792x1024" })
     assert.same({ prompt = "a", model = "dall-e-3", style = "natural", quality = "hd", size = "1792x1024" },
       srv:last_request().json)
@@ -621,7 +647,7 @@ describe("valid calls against the fake server", function()
   it("send nothing for a call that raises", function()
     pcall(client.generate, client, { prompt = "a", size = "999x999" })
     pcall(client.edit, client, { prompt = "a", image = png64, mask = png64 })
-    pcall(client.variation, client, { image = images.png{ width = 4, height = 8 } })
+    pcall(client.variation, client, { model = "dall-e-2", image = images.png{ width = 4, height = 8 } })
     assert.same({}, srv:requests())
   end)
 end)

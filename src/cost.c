@@ -14,51 +14,6 @@ typedef struct token_price {
   double text_in, image_in, image_out; /* dollars per million tokens */
 } token_price;
 
-static const token_price TOKEN_PRICES[] = {
-  {"gpt-image-1", 5.0, 10.0, 40.0},
-  {"gpt-image-1-mini", 2.0, 2.5, 8.0},
-  {"gpt-image-2", 5.0, 8.0, 30.0},
-  {"gpt-image-2-2026-04-21", 5.0, 8.0, 30.0},
-  {"gpt-image-2.5-sunburst", 5.0, 8.0, 30.0},
-  {"gpt-image-2.5-sunburst-2026-09-08", 5.0, 8.0, 30.0},
-  {"gpt-image-2.5-flare", 5.0, 8.0, 30.0},
-  {"gpt-image-2.5-flare-2026-09-08", 5.0, 8.0, 30.0},
-  {"gpt-image-2.6-sunburst", 5.0, 8.0, 30.0},
-  {"gpt-image-2.6-flare", 5.0, 8.0, 30.0},
-  {NULL, 0, 0, 0}
-};
-
-typedef struct image_price {
-  const char *model, *quality, *size;
-  double dollars;
-} image_price;
-
-static const image_price IMAGE_PRICES[] = {
-  {"dall-e-2", NULL, "256x256", 0.016},
-  {"dall-e-2", NULL, "512x512", 0.018},
-  {"dall-e-2", NULL, "1024x1024", 0.020},
-  {"dall-e-3", "standard", "1024x1024", 0.040},
-  {"dall-e-3", "standard", "1024x1792", 0.080},
-  {"dall-e-3", "standard", "1792x1024", 0.080},
-  {"dall-e-3", "hd", "1024x1024", 0.080},
-  {"dall-e-3", "hd", "1024x1792", 0.120},
-  {"dall-e-3", "hd", "1792x1024", 0.120},
-  {NULL, NULL, NULL, 0}
-};
-
-/* Output tokens of one image, by quality and size (gpt-image-1 family). */
-typedef struct output_tokens {
-  const char *quality;
-  int square, portrait, landscape; /* 1024x1024, 1024x1536, 1536x1024 */
-} output_tokens;
-
-static const output_tokens OUTPUT_TOKENS[] = {
-  {"low", 272, 408, 400},
-  {"medium", 1056, 1584, 1568},
-  {"high", 4160, 6240, 6208},
-  {NULL, 0, 0, 0}
-};
-
 static double field_number(lua_State *L, int idx, const char *name, double dflt) {
   double v = dflt;
   if (idx == 0 || !lua_istable(L, idx)) return dflt;
@@ -84,7 +39,7 @@ static double usage_tokens(lua_State *L, int idx, const char *name, int *sane) {
 
 /* Finds the token prices of model: the override table first. */
 static int token_prices(lua_State *L, int prices_idx, const char *model, token_price *out) {
-  int i;
+  gi_model m;
   if (prices_idx != 0 && lua_istable(L, prices_idx)) {
     lua_getfield(L, prices_idx, model);
     if (lua_istable(L, -1)) {
@@ -97,12 +52,13 @@ static int token_prices(lua_State *L, int prices_idx, const char *model, token_p
     }
     lua_pop(L, 1);
   }
-  for (i = 0; TOKEN_PRICES[i].model; i++)
-    if (strcmp(TOKEN_PRICES[i].model, model) == 0) {
-      *out = TOKEN_PRICES[i];
-      return 1;
-    }
-  return 0;
+  m = gi_model_find(model);
+  if (!(m.text_in > 0 || m.image_in > 0 || m.image_out > 0)) return 0;
+  out->model = m.name;
+  out->text_in = m.text_in;
+  out->image_in = m.image_in;
+  out->image_out = m.image_out;
+  return 1;
 }
 
 /* Per-image price of a dall-e model; the override is prices[model][quality.."/"..size]
@@ -110,6 +66,7 @@ static int token_prices(lua_State *L, int prices_idx, const char *model, token_p
 static int image_price_of(lua_State *L, int prices_idx, const char *model, const char *quality,
                           const char *size, double *out) {
   int i;
+  gi_model m;
   if (prices_idx != 0 && lua_istable(L, prices_idx)) {
     lua_getfield(L, prices_idx, model);
     if (lua_istable(L, -1)) {
@@ -136,9 +93,10 @@ static int image_price_of(lua_State *L, int prices_idx, const char *model, const
   }
   if (size == NULL || size[0] == '\0' || strcmp(size, "auto") == 0) size = "1024x1024";
   if (quality == NULL || quality[0] == '\0' || strcmp(quality, "auto") == 0) quality = "standard";
-  for (i = 0; IMAGE_PRICES[i].model; i++) {
-    const image_price *p = &IMAGE_PRICES[i];
-    if (strcmp(p->model, model) == 0 && strcmp(p->size, size) == 0 &&
+  m = gi_model_find(model);
+  for (i = 0; m.per_image && m.per_image[i].size; i++) {
+    const gi_image_price *p = &m.per_image[i];
+    if (strcmp(p->size, size) == 0 &&
         (p->quality == NULL || strcmp(p->quality, quality) == 0)) {
       *out = p->dollars;
       return 1;
@@ -255,31 +213,51 @@ int gi_cost_estimate(lua_State *L) {
     if (quality == NULL && strcmp(model, "dall-e-3") == 0) quality = "standard";
   } else {
     token_price p;
-    const output_tokens *row = NULL;
-    int i, per_image;
+    const gi_tokens *row = NULL;
+    gi_model m = gi_model_find(model);
+    int i;
+    double per_image = -1, observed;
     double text_tokens = ceil((double)strlen(prompt) / 4.0);
     if (!token_prices(L, 0, model, &p)) {
+      lua_pushfstring(L, "no price is known for %s", model);
+      lua_setfield(L, -2, "unknown");
       lua_pushnil(L);
-      lua_pushvalue(L, -2);
+      lua_insert(L, -2);
       return 2;
     }
     if (quality == NULL || strcmp(quality, "auto") == 0) quality = "medium";
-    for (i = 0; OUTPUT_TOKENS[i].quality; i++)
-      if (strcmp(OUTPUT_TOKENS[i].quality, quality) == 0) row = &OUTPUT_TOKENS[i];
-    if (row == NULL) return luaL_error(L, "estimate: unknown quality '%s'", quality);
-    if (size == NULL || strcmp(size, "auto") == 0 || strcmp(size, "1024x1024") == 0)
+    for (i = 0; m.tokens && m.tokens[i].quality; i++)
+      if (strcmp(m.tokens[i].quality, quality) == 0) row = &m.tokens[i];
+    if (row && (size == NULL || strcmp(size, "auto") == 0 || strcmp(size, "1024x1024") == 0))
       per_image = row->square;
-    else if (strcmp(size, "1024x1536") == 0)
+    else if (row && strcmp(size, "1024x1536") == 0)
       per_image = row->portrait;
-    else if (strcmp(size, "1536x1024") == 0)
+    else if (row && strcmp(size, "1536x1024") == 0)
       per_image = row->landscape;
-    else
-      return luaL_error(L, "estimate: no token table for size '%s'", size);
-    lua_pushnumber(L, (double)per_image * (double)n);
+    /* no published figure: the caller's own observation (sidecar records) */
+    lua_getfield(L, 1, "output_tokens");
+    observed = lua_type(L, -1) == LUA_TNUMBER ? (double)lua_tonumber(L, -1) : -1;
+    lua_pop(L, 1);
+    if (per_image < 0 && observed >= 0) {
+      per_image = observed;
+      lua_pushliteral(L, "observed");
+    } else {
+      lua_pushliteral(L, "table");
+    }
+    lua_setfield(L, -2, "source");
+    if (per_image < 0) {
+      lua_pushfstring(L, "no published output-token table for %s at quality '%s' and size '%s', and no "
+                         "observed output tokens", model, quality, size ? size : "auto");
+      lua_setfield(L, -2, "unknown");
+      lua_pushnil(L);
+      lua_insert(L, -2);
+      return 2;
+    }
+    lua_pushnumber(L, per_image * (double)n);
     lua_setfield(L, -2, "output_tokens");
     lua_pushnumber(L, text_tokens);
     lua_setfield(L, -2, "text_tokens");
-    dollars = (text_tokens * p.text_in + (double)per_image * (double)n * p.image_out) / 1e6;
+    dollars = (text_tokens * p.text_in + per_image * (double)n * p.image_out) / 1e6;
   }
   /* what the estimate assumed, for callers to say so */
   lua_pushstring(L, model);

@@ -10,6 +10,7 @@
 #include "client.h"
 #include "job.h"
 #include "request.h"
+#include "options.h"
 #include "errors.h"
 #include "version.h"
 #include "json.h"
@@ -101,6 +102,23 @@ static int module_libcurl(lua_State *L) {
   return 2;
 }
 
+/* gptimage.models and gptimage.options: a fresh copy of the API table on
+ * every read, so that no script can change what the module knows. */
+static int module_index(lua_State *L) {
+  const char *key = lua_tostring(L, 2);
+  if (key && strcmp(key, "models") == 0) {
+    gi_models_push(L);
+    gi_options_add_model_values(L, -1);
+    return 1;
+  }
+  if (key && strcmp(key, "options") == 0) {
+    gi_options_push(L);
+    return 1;
+  }
+  lua_pushnil(L);
+  return 1;
+}
+
 static const luaL_Reg MODULE_FUNCTIONS[] = {
   {"new", gi_client_new},
   {"generate", module_generate},
@@ -134,6 +152,12 @@ int luaopen_gptimage(lua_State *L) {
   /* the model of calls that name none (GPTIMAGE_MODEL or the built-in one) */
   lua_pushstring(L, gi_model_default());
   lua_setfield(L, -2, "default_model");
+  lua_pushstring(L, gi_request_variation_prompt);
+  lua_setfield(L, -2, "variation_prompt");
+  lua_newtable(L);
+  lua_pushcfunction(L, module_index);
+  lua_setfield(L, -2, "__index");
+  lua_setmetatable(L, -2);
   /* the metatable of every error, for the Lua parts' own errors too */
   luaL_getmetatable(L, GI_ERROR_MT);
   lua_setfield(L, -2, "Error");

@@ -12,6 +12,7 @@
 #include "request.h"
 #include "hint.h"
 #include "models.h"
+#include "options.h"
 #include "input.h"
 #include "imgtools.h"
 #include "json.h"
@@ -22,37 +23,20 @@
 #define MAX_RETRIES_LIMIT 1000000
 #define LABEL_SIZE 32
 
-enum { OP_GEN = 1 << GI_OP_GENERATE, OP_EDIT = 1 << GI_OP_EDIT, OP_VAR = 1 << GI_OP_VARIATION };
-#define OP_ALL (OP_GEN | OP_EDIT | OP_VAR)
+#define T_STRING GI_T_STRING
+#define T_INTEGER GI_T_INTEGER
+#define T_BOOLEAN GI_T_BOOLEAN
+#define T_IMAGE GI_T_IMAGE
+#define T_FUNCTION GI_T_FUNCTION
+#define T_NUMBER GI_T_NUMBER
+#define T_TABLE GI_T_TABLE
+typedef gi_kind value_kind;
+#define API_OPTIONS gi_options
 
-typedef enum { T_STRING, T_INTEGER, T_BOOLEAN, T_IMAGE, T_FUNCTION, T_NUMBER, T_TABLE } value_kind;
-
-/* The API's own fields, in the order the form sends them, with the
- * operations whose endpoint takes them (openai-node's images.d.ts). */
-static const struct api_option {
-  const char *name;
-  value_kind kind;
-  int ops;
-} API_OPTIONS[] = {
-  {"image", T_IMAGE, OP_EDIT | OP_VAR},
-  {"mask", T_IMAGE, OP_EDIT},
-  {"prompt", T_STRING, OP_GEN | OP_EDIT},
-  {"model", T_STRING, OP_ALL},
-  {"n", T_INTEGER, OP_ALL},
-  {"size", T_STRING, OP_ALL},
-  {"quality", T_STRING, OP_GEN | OP_EDIT},
-  {"background", T_STRING, OP_GEN | OP_EDIT},
-  {"output_format", T_STRING, OP_GEN | OP_EDIT},
-  {"output_compression", T_INTEGER, OP_GEN | OP_EDIT},
-  {"moderation", T_STRING, OP_GEN},
-  {"style", T_STRING, OP_GEN},
-  {"response_format", T_STRING, OP_ALL},
-  {"user", T_STRING, OP_ALL},
-  {"input_fidelity", T_STRING, OP_EDIT},
-  {"partial_images", T_INTEGER, OP_GEN | OP_EDIT},
-  {"stream", T_BOOLEAN, OP_GEN | OP_EDIT},
-  {NULL, T_STRING, 0}
-};
+/* What a variation asks of a GPT image model, as an edit, when the call
+ * gives no prompt of its own (README: "variation"). */
+const char gi_request_variation_prompt[] =
+    "Make a variation of this image: keep its subject, composition and style, and vary the details.";
 
 /* read by the job code itself; their types are checked here */
 const char *const gi_request_local_options[] = {
@@ -114,7 +98,7 @@ static void push_op_list(lua_State *L, int ops) {
 /* Copies the options into a fresh table (pushed; returns its index) after
  * checking every name.  Reading the copy touches no metamethod and no value
  * the caller can change or free while the request is being built. */
-static int snapshot_options(lua_State *L, int opts, gi_op op) {
+static int snapshot_options(lua_State *L, int opts, gi_op asked, gi_op op) {
   int snap;
   lua_newtable(L);
   snap = lua_gettop(L);
@@ -127,8 +111,8 @@ static int snapshot_options(lua_State *L, int opts, gi_op op) {
     key = lua_tostring(L, -2);
     if (strcmp(key, "op") == 0) {
       /* batch entries carry their operation */
-      if (lua_type(L, -1) != LUA_TSTRING || strcmp(lua_tostring(L, -1), OP_NAMES[op]) != 0)
-        luaL_error(L, "option 'op' must be '%s' in a %s call", OP_NAMES[op], OP_NAMES[op]);
+      if (lua_type(L, -1) != LUA_TSTRING || strcmp(lua_tostring(L, -1), OP_NAMES[asked]) != 0)
+        luaL_error(L, "option 'op' must be '%s' in a %s call", OP_NAMES[asked], OP_NAMES[asked]);
       lua_pop(L, 1);
       continue;
     }
@@ -138,9 +122,10 @@ static int snapshot_options(lua_State *L, int opts, gi_op op) {
       if (hint) luaL_error(L, "unknown option '%s' (did you mean '%s'?)", key, hint);
       luaL_error(L, "unknown option '%s'", key);
     }
-    if (api >= 0 && !(API_OPTIONS[api].ops & (1 << op))) {
-      push_op_list(L, API_OPTIONS[api].ops);
-      luaL_error(L, "option '%s' is only for %s, not %s", key, lua_tostring(L, -1), OP_NAMES[op]);
+    if (api >= 0 && !(API_OPTIONS[api].on & (1 << op))) {
+      push_op_list(L, API_OPTIONS[api].on);
+      luaL_error(L, "option '%s' is only for %s, not %s%s", key, lua_tostring(L, -1), OP_NAMES[asked],
+                 asked != op ? " (a variation is an edit on GPT image models)" : "");
     }
     lua_pushvalue(L, -2);
     lua_insert(L, -2);
@@ -391,32 +376,96 @@ static void check_prompt(lua_State *L, int snap, gi_op op, const gi_model *m) {
     luaL_error(L, "option 'prompt' is %d characters long; %s takes at most %d", (int)chars, m->name, (int)limit);
 }
 
-static void one_of(lua_State *L, const char *option, const char *value, const gi_model *m,
-                   const char *const *allowed) {
-  const char *const *p;
-  for (p = allowed; *p; p++)
-    if (strcmp(value, *p) == 0) return;
-  gi_model_raise_choice(L, option, value, m, allowed);
+/* How a value shows in a message: 'text', true, 12 or "an image". */
+static const char *shown_value(lua_State *L, int idx) {
+  switch (lua_type(L, idx)) {
+    case LUA_TSTRING: return lua_pushfstring(L, "'%s'", lua_tostring(L, idx));
+    case LUA_TBOOLEAN: return lua_toboolean(L, idx) ? "true" : "false";
+    case LUA_TNUMBER: return lua_tostring(L, idx);
+    default: return lua_pushfstring(L, "a %s", luaL_typename(L, idx));
+  }
 }
 
-/* Options of GPT image models only, given to a dall-e model. */
-static void check_gpt_only(lua_State *L, int snap, const gi_model *m) {
-  static const char *const GPT_ONLY[] = {"output_format", "background", "moderation", "partial_images",
-                                         "stream", "output_compression", "input_fidelity", NULL};
-  int i;
-  if (m->family != GI_MODEL_DALLE2 && m->family != GI_MODEL_DALLE3) return;
-  for (i = 0; GPT_ONLY[i]; i++) {
-    lua_getfield(L, snap, GPT_ONLY[i]);
-    if (!lua_isnil(L, -1)) {
-      const char *shown;
-      if (lua_type(L, -1) == LUA_TSTRING) shown = lua_pushfstring(L, "'%s'", lua_tostring(L, -1));
-      else if (lua_type(L, -1) == LUA_TBOOLEAN) shown = lua_toboolean(L, -1) ? "true" : "false";
-      else shown = lua_tostring(L, -1);
-      luaL_error(L, "option '%s' = %s is only for GPT image models, not %s%s", GPT_ONLY[i], shown, m->name,
-                 strcmp(GPT_ONLY[i], "output_format") == 0 ? " (dall-e models return PNG)" : "");
+/* One option the call gives, against the table's row and a known model:
+ * the model takes the field, its value is one of the model's, in range. */
+static void check_option(lua_State *L, int snap, const gi_option *o, const gi_model *m) {
+  int idx;
+  lua_getfield(L, snap, o->name);
+  idx = lua_gettop(L);
+  if (lua_isnil(L, idx)) {
+    lua_pop(L, 1);
+    return;
+  }
+  if (!(o->families & GI_FAM(m->family))) {
+    if (strcmp(o->name, "response_format") == 0)
+      luaL_error(L, "option 'response_format' = '%s' is only for dall-e-2 and dall-e-3; GPT image models "
+                    "(%s here) always return b64_json", lua_tostring(L, idx), m->name);
+    luaL_error(L, "option '%s' = %s is only for %s, not %s%s", o->name, shown_value(L, idx),
+               gi_families_text(o->families), m->name,
+               strcmp(o->name, "output_format") == 0 ? " (dall-e models return PNG)" : "");
+  }
+  if (o->caps && !gi_model_has(m, o->caps)) {
+    if (o->kind == T_IMAGE || o->kind == T_TABLE) luaL_error(L, "option '%s' is not supported by %s", o->name, m->name);
+    luaL_error(L, "option '%s' = %s is not supported by %s", o->name, shown_value(L, idx), m->name);
+  }
+  if (o->values && lua_type(L, idx) == LUA_TSTRING) {
+    const gi_value *v = gi_option_value(o, lua_tostring(L, idx));
+    if (v == NULL || !gi_value_takes(v, m)) gi_option_raise_value(L, o, lua_tostring(L, idx), m);
+  }
+  if (o->kind == T_INTEGER && (o->min <= o->max || o->max < 0)) {
+    int_option i;
+    get_integer(L, snap, o->name, &i);
+    if (i.value < o->min || (o->max >= 0 && i.value > o->max)) {
+      if (o->max < 0) luaL_error(L, "option '%s' = %s is not valid for %s; use %d or more", o->name, i.text,
+                                 m->name, (int)o->min);
+      luaL_error(L, "option '%s' = %s is not valid for %s; use %d to %d", o->name, i.text, m->name, (int)o->min,
+                 (int)o->max);
+    }
+  }
+  lua_settop(L, idx - 1);
+}
+
+/* svg = { model = "...", reasoning = { effort = "..." } }: its shape, for
+ * every model (these are type checks). */
+static void check_svg(lua_State *L, int snap) {
+  static const char *const EFFORTS[] = {"none", "minimal", "low", "medium", "high", "xhigh", "max", NULL};
+  int svg;
+  lua_getfield(L, snap, "svg");
+  svg = lua_gettop(L);
+  if (lua_isnil(L, svg)) {
+    lua_pop(L, 1);
+    return;
+  }
+  lua_pushnil(L);
+  while (lua_next(L, svg)) {
+    const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+    if (key && strcmp(key, "model") == 0) {
+      if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "option 'svg' field 'model' must be a string, got %s",
+                                                     luaL_typename(L, -1));
+    } else if (key && strcmp(key, "reasoning") == 0) {
+      int r = lua_gettop(L);
+      if (!lua_istable(L, r)) luaL_error(L, "option 'svg' field 'reasoning' must be a table, got %s",
+                                         luaL_typename(L, r));
+      lua_pushnil(L);
+      while (lua_next(L, r)) {
+        const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+        const char *const *e;
+        if (k == NULL || strcmp(k, "effort") != 0)
+          luaL_error(L, "option 'svg' field 'reasoning' takes only 'effort'");
+        if (lua_type(L, -1) != LUA_TSTRING)
+          luaL_error(L, "option 'svg' field 'reasoning.effort' must be a string, got %s", luaL_typename(L, -1));
+        for (e = EFFORTS; *e && strcmp(*e, lua_tostring(L, -1)) != 0; e++) {}
+        if (*e == NULL)
+          luaL_error(L, "option 'svg' field 'reasoning.effort' = '%s' is not valid; use 'none', 'minimal', 'low', "
+                        "'medium', 'high', 'xhigh' or 'max'", lua_tostring(L, -1));
+        lua_pop(L, 1);
+      }
+    } else {
+      luaL_error(L, "option 'svg' takes 'model' and 'reasoning', not '%s'", key ? key : luaL_typename(L, -2));
     }
     lua_pop(L, 1);
   }
+  lua_pop(L, 1);
 }
 
 typedef struct {
@@ -425,19 +474,45 @@ typedef struct {
   int stream;
 } checked_values;
 
-static void check_values(lua_State *L, int snap, const gi_model *m, checked_values *v) {
-  static const char *const FORMATS[] = {"png", "jpeg", "webp", NULL};
-  static const char *const RESPONSE_FORMATS[] = {"url", "b64_json", NULL};
-  static const char *const STYLES[] = {"vivid", "natural", NULL};
-  static const char *const MODERATIONS[] = {"low", "auto", NULL};
-  static const char *const BACKGROUNDS[] = {"transparent", "opaque", "auto", NULL};
-  static const char *const FIDELITIES[] = {"high", "low", NULL};
-  int known = gi_model_known(m), stream_given;
-  const char *style = get_string(L, snap, "style", NULL);
-  const char *moderation = get_string(L, snap, "moderation", NULL);
+static int given(lua_State *L, int snap, const char *name) {
+  int g;
+  lua_getfield(L, snap, name);
+  g = !lua_isnil(L, -1);
+  lua_pop(L, 1);
+  return g;
+}
+
+/* What the format of a GPT image model's output rules out. */
+static void check_format_rules(lua_State *L, int snap, const checked_values *v, const char *format) {
   const char *background = get_string(L, snap, "background", NULL);
-  const char *fidelity = get_string(L, snap, "input_fidelity", NULL);
-  const char *format;
+  int gif = strcmp(format, "gif") == 0, svg = strcmp(format, "svg") == 0;
+  /* gif and svg have transparency of their own */
+  if (background && strcmp(background, "transparent") == 0 && strcmp(format, "jpeg") == 0)
+    luaL_error(L, "option 'background' = 'transparent' needs output_format 'png' or 'webp', not 'jpeg'");
+  if (v->compression.given) {
+    if (gif || svg)
+      luaL_error(L, "option 'output_compression' is not available with output_format '%s'", format);
+    if (v->compression.value < 100 && strcmp(format, "png") == 0)
+      luaL_error(L, "option 'output_compression' = %s needs output_format 'jpeg' or 'webp' (PNG output is "
+                    "lossless: leave it out or use 100)", v->compression.text);
+  }
+  if (gif || svg) {
+    if (v->stream) luaL_error(L, "option 'stream' is not available with output_format '%s'", format);
+    if (v->partial.given) luaL_error(L, "option 'partial_images' is not available with output_format '%s'", format);
+  }
+  if (gif && given(L, snap, "mask")) luaL_error(L, "option 'mask' is not available with output_format 'gif'");
+  if (svg && v->n.given && v->n.value != 1)
+    luaL_error(L, "option 'n' = %s is not valid with output_format 'svg'; it makes one image (n = 1)", v->n.text);
+  if (!gif && given(L, snap, "frame_count")) luaL_error(L, "option 'frame_count' needs output_format 'gif'");
+  if (!gif && given(L, snap, "frame_duration_ms"))
+    luaL_error(L, "option 'frame_duration_ms' needs output_format 'gif'");
+  if (!svg && given(L, snap, "svg")) luaL_error(L, "option 'svg' needs output_format 'svg'");
+  if (given(L, snap, "markup") && given(L, snap, "mask"))
+    luaL_error(L, "options 'markup' and 'mask' cannot be used together");
+}
+
+static void check_values(lua_State *L, int snap, const gi_model *m, checked_values *v) {
+  int known = gi_model_known(m), stream_given, i;
 
   v->size = get_string(L, snap, "size", NULL);
   v->quality = get_string(L, snap, "quality", NULL);
@@ -447,6 +522,7 @@ static void check_values(lua_State *L, int snap, const gi_model *m, checked_valu
   get_integer(L, snap, "output_compression", &v->compression);
   get_integer(L, snap, "partial_images", &v->partial);
   v->stream = get_boolean(L, snap, "stream", &stream_given);
+  (void)stream_given;
 
   /* what no model takes: the module relies on these being sane */
   if (v->n.given && (v->n.value < 1 || v->n.value > INT_MAX))
@@ -455,58 +531,15 @@ static void check_values(lua_State *L, int snap, const gi_model *m, checked_valu
     luaL_error(L, "option 'partial_images' = %s is not valid; use 0 to 3", v->partial.text);
   if (v->compression.given && v->compression.value < 0)
     luaL_error(L, "option 'output_compression' = %s is not valid; use 0 to 100", v->compression.text);
+  check_svg(L, snap);
   if (!known) return; /* a model the module does not know: its rules are the API's to tell */
 
   if (v->n.given && m->family == GI_MODEL_DALLE3 && v->n.value != 1)
     luaL_error(L, "option 'n' = %s is not valid for dall-e-3; it makes one image per request (n = 1)",
                v->n.text);
-  if (v->n.given && v->n.value > 10)
-    luaL_error(L, "option 'n' = %s is not valid for %s; use 1 to 10", v->n.text, m->name);
+  for (i = 0; API_OPTIONS[i].name; i++) check_option(L, snap, &API_OPTIONS[i], m);
   if (v->size) gi_model_check_size(L, m, v->size);
-  if (v->quality) gi_model_check_quality(L, m, v->quality);
-  if (style) {
-    if (m->family != GI_MODEL_DALLE3)
-      luaL_error(L, "option 'style' = '%s' is only for dall-e-3, not %s", style, m->name);
-    one_of(L, "style", style, m, STYLES);
-  }
-  if (v->response_format) {
-    if (m->family == GI_MODEL_GPT)
-      luaL_error(L, "option 'response_format' = '%s' is only for dall-e-2 and dall-e-3; GPT image models "
-                    "(%s here) always return b64_json", v->response_format, m->name);
-    one_of(L, "response_format", v->response_format, m, RESPONSE_FORMATS);
-  }
-  check_gpt_only(L, snap, m);
-  if (m->family != GI_MODEL_GPT) return;
-
-  if (v->output_format) one_of(L, "output_format", v->output_format, m, FORMATS);
-  format = v->output_format ? v->output_format : "png";
-  if (moderation) one_of(L, "moderation", moderation, m, MODERATIONS);
-  if (background) {
-    one_of(L, "background", background, m, BACKGROUNDS);
-    if (strcmp(background, "transparent") == 0) {
-      if (!m->transparent)
-        luaL_error(L, "option 'background' = 'transparent' is not supported by %s; use 'opaque' or 'auto'",
-                   m->name);
-      if (strcmp(format, "jpeg") == 0)
-        luaL_error(L, "option 'background' = 'transparent' needs output_format 'png' or 'webp', not 'jpeg'");
-    }
-  }
-  if (v->compression.given) {
-    if (v->compression.value > 100)
-      luaL_error(L, "option 'output_compression' = %s is not valid for %s; use 0 to 100", v->compression.text,
-                 m->name);
-    if (v->compression.value < 100 && strcmp(format, "png") == 0)
-      luaL_error(L, "option 'output_compression' = %s needs output_format 'jpeg' or 'webp' (PNG output is "
-                    "lossless: leave it out or use 100)", v->compression.text);
-  }
-  if (v->partial.given && v->partial.value > 3)
-    luaL_error(L, "option 'partial_images' = %s is not valid for %s; use 0 to 3", v->partial.text, m->name);
-  if (fidelity) {
-    if (!m->input_fidelity)
-      luaL_error(L, "option 'input_fidelity' = '%s' is not supported by %s", fidelity, m->name);
-    one_of(L, "input_fidelity", fidelity, m, FIDELITIES);
-  }
-  (void)stream_given;
+  if (m->family == GI_MODEL_GPT) check_format_rules(L, snap, v, v->output_format ? v->output_format : "png");
 }
 
 /* ------------------------------------------------------------------ */
@@ -547,13 +580,17 @@ static void check_dalle2_input(lua_State *L, gi_input *in, const char *why) {
     luaL_error(L, "%s must be under 4 MB for %s (it is %d bytes)", input_name(in), why, (int)in->size);
 }
 
-static void check_mask(lua_State *L, gi_input *mask, gi_input *first) {
+/* A mask or markup: a PNG with alpha the size of the first image. */
+static void check_overlay(lua_State *L, gi_input *mask, gi_input *first, const char *what, const char *alpha_why,
+                          long long limit) {
   char name[sizeof mask->label + 8];
   if (mask->kind == GI_IN_PATH) snprintf(name, sizeof name, "the %s", mask->label);
-  else snprintf(name, sizeof name, "the mask");
+  else snprintf(name, sizeof name, "the %s", what);
   if (mask->type != GI_IMG_PNG) luaL_error(L, "%s must be a PNG (it is %s)", name, mask->mime);
-  if (!mask->alpha) luaL_error(L, "%s must have an alpha channel (transparent where to edit)", name);
-  if (mask->size >= DALLE_IMAGE_LIMIT) luaL_error(L, "%s must be under 4 MB (it is %d bytes)", name, (int)mask->size);
+  if (!mask->alpha) luaL_error(L, "%s must have an alpha channel (%s)", name, alpha_why);
+  if (mask->size >= limit)
+    luaL_error(L, "%s must be under %d MB (it is %d bytes)", name, (int)(limit >> 20),
+               mask->size > INT_MAX ? INT_MAX : (int)mask->size);
   if (mask->width != first->width || mask->height != first->height)
     luaL_error(L, "%s is %dx%d but %s is %dx%d: they must be the same size", name, (int)mask->width,
                (int)mask->height, first->label, (int)first->width, (int)first->height);
@@ -564,6 +601,7 @@ typedef struct {
   int count;
   int listed;     /* given as a list: parts named image[] */
   gi_input *mask;
+  gi_input *markup;
 } inputs;
 
 static void read_inputs(lua_State *L, int snap, int keep, gi_op op, const gi_model *m, inputs *out) {
@@ -617,7 +655,15 @@ static void read_inputs(lua_State *L, int snap, int keep, gi_op op, const gi_mod
     }
     out->mask = gi_input_new(L, keep);
     gi_input_read(L, -1, keep, "mask", out->mask);
-    if (known) check_mask(L, out->mask, out->images[0]);
+    if (known) check_overlay(L, out->mask, out->images[0], "mask", "transparent where to edit", DALLE_IMAGE_LIMIT);
+  }
+  lua_pop(L, 1);
+  lua_getfield(L, snap, "markup");
+  if (!lua_isnil(L, -1)) {
+    out->markup = gi_input_new(L, keep);
+    gi_input_read(L, -1, keep, "markup", out->markup);
+    if (known) check_overlay(L, out->markup, out->images[0], "markup", "transparent where nothing is drawn",
+                             GPT_IMAGE_LIMIT);
   }
   lua_pop(L, 1);
 }
@@ -671,6 +717,38 @@ static void add_text_part(lua_State *L, curl_mime *mime, const char *name, int i
   if (rc != CURLE_OK) luaL_error(L, "cannot add field '%s' to the upload: %s", name, curl_easy_strerror(rc));
 }
 
+/* A value as form fields; a table (svg) as name[key] fields in key order,
+ * nested as deep as it goes (svg[reasoning][effort]), as the SDK sends it. */
+static void add_form_value(lua_State *L, curl_mime *mime, const char *name, int idx, int depth) {
+  const char *keys[16];
+  int i, j, n = 0;
+  if (!lua_istable(L, idx)) {
+    add_text_part(L, mime, name, idx);
+    return;
+  }
+  if (depth > 8) luaL_error(L, "field '%s' is nested too deep", name);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "field '%s' has a key that is not a string", name);
+    if (n == 16) luaL_error(L, "field '%s' has too many keys", name);
+    keys[n++] = lua_tostring(L, -1); /* anchored by the table */
+  }
+  /* sorted, so that the same table always makes the same form */
+  for (i = 1; i < n; i++)
+    for (j = i; j > 0 && strcmp(keys[j - 1], keys[j]) > 0; j--) {
+      const char *t = keys[j];
+      keys[j] = keys[j - 1];
+      keys[j - 1] = t;
+    }
+  for (i = 0; i < n; i++) {
+    lua_pushfstring(L, "%s[%s]", name, keys[i]);
+    lua_getfield(L, idx, keys[i]);
+    add_form_value(L, mime, lua_tostring(L, -2), lua_gettop(L), depth + 1);
+    lua_pop(L, 2);
+  }
+}
+
 /* A slot in req->input_fds for the next io file's descriptor. */
 static int *reserve_fd_slot(lua_State *L, gi_request *req) {
   int *grown = (int *)realloc(req->input_fds, sizeof(int) * (size_t)(req->input_fd_count + 1));
@@ -721,11 +799,12 @@ static void build_form(lua_State *L, int snap, const char *model, CURL *easy, in
   for (i = 0; i < in->count; i++)
     gi_input_add_part(L, req->mime, in->listed ? "image[]" : "image", in->images[i], reserve_fd_slot(L, req));
   if (in->mask) gi_input_add_part(L, req->mime, "mask", in->mask, reserve_fd_slot(L, req));
+  if (in->markup) gi_input_add_part(L, req->mime, "markup", in->markup, reserve_fd_slot(L, req));
   for (i = 0; API_OPTIONS[i].name; i++) {
     const char *name = API_OPTIONS[i].name;
     if (API_OPTIONS[i].kind == T_IMAGE || strcmp(name, "model") == 0) continue;
     lua_getfield(L, snap, name);
-    if (!lua_isnil(L, -1)) add_text_part(L, req->mime, name, lua_gettop(L));
+    if (!lua_isnil(L, -1)) add_form_value(L, req->mime, name, lua_gettop(L), 0);
     lua_pop(L, 1);
   }
   if (model) {
@@ -757,15 +836,30 @@ void gi_request_build(lua_State *L, int opts, gi_op op, const char *default_mode
   gi_model m;
   checked_values v;
   inputs in;
+  gi_op asked = op;
 
   opts = lua_absindex(L, opts);
   keep = lua_absindex(L, keep);
   if (!lua_istable(L, opts)) luaL_error(L, "the options must be a table, got %s", luaL_typename(L, opts));
+  if (op == GI_OP_VARIATION) {
+    /* the variations endpoint is retired: on anything but dall-e-2 a
+     * variation is an edit with a variation prompt */
+    const char *named;
+    lua_pushliteral(L, "model");
+    lua_rawget(L, opts);
+    named = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : default_model;
+    if (named == NULL || strcmp(named, "dall-e-2") != 0) op = GI_OP_EDIT;
+    lua_pop(L, 1);
+  }
   req->op = op;
   req->endpoint = op == GI_OP_GENERATE ? "images/generations" : op == GI_OP_EDIT ? "images/edits" : "images/variations";
 
   /* names, types, the options the job reads itself */
-  snap = snapshot_options(L, opts, op);
+  snap = snapshot_options(L, opts, asked, op);
+  if (asked != op && !given(L, snap, "prompt")) {
+    lua_pushstring(L, gi_request_variation_prompt);
+    lua_setfield(L, snap, "prompt");
+  }
   check_types(L, snap);
   check_local_values(L, snap);
   check_extra(L, snap, op);
@@ -774,17 +868,17 @@ void gi_request_build(lua_State *L, int opts, gi_op op, const char *default_mode
   model = get_string(L, snap, "model", &model_len);
   if (model && (model_len == 0 || strlen(model) != model_len))
     luaL_error(L, "option 'model' must be a model name, got '%s'", model);
-  if (model == NULL) model = op == GI_OP_VARIATION ? "dall-e-2" : default_model;
+  if (model == NULL) model = default_model;
   if (model && model[0] == '\0') model = NULL;
   m = gi_model_find(model);
-  if (op == GI_OP_VARIATION && gi_model_known(&m) && m.family != GI_MODEL_DALLE2)
-    luaL_error(L, "variation is only for dall-e-2 (the only model with variations), not %s", m.name);
   if (op == GI_OP_EDIT && gi_model_known(&m) && gi_model_max_edit_images(&m) == 0)
     luaL_error(L, "edit is not available for %s; use dall-e-2 or a GPT image model", m.name);
 
   check_prompt(L, snap, op, &m);
   check_values(L, snap, &m, &v);
   memset(&in, 0, sizeof in);
+  if (op != GI_OP_GENERATE && !given(L, snap, "image"))
+    luaL_error(L, "option 'image' is required for %s", OP_NAMES[asked]);
   if (op != GI_OP_GENERATE) read_inputs(L, snap, keep, op, &m, &in);
 
   /* what the job needs to know */

@@ -1,5 +1,8 @@
 /* request: turns one call's options into a validated API request.
  *
+ * A variation on any model but dall-e-2 is built as an edit of the image
+ * with a variation prompt (the variations endpoint is retired).
+ *
  * gi_request_build checks every option against the chosen model and raises a
  * Lua error for caller bugs before anything touches the network; then it
  * builds the body: JSON (generations, through cjson) or a curl_mime multipart
@@ -34,6 +37,9 @@ typedef struct gi_request {
                              gi_request_free (-1 entries are unused slots) */
   int input_fd_count;
 } gi_request;
+
+/* The prompt of a variation made as an edit when the call gives none. */
+extern const char gi_request_variation_prompt[];
 
 /* Option names every call accepts besides the API's own (save, on_done ...). */
 extern const char *const gi_request_local_options[];

@@ -13,6 +13,7 @@
 #include "json.h"
 #include "buffer.h"
 #include "cost.h"
+#include "models.h"
 #include "luabuf.h"
 
 void gi_result_push_error(lua_State *L, gi_job *job, const char *kind, const char *message) {
@@ -56,7 +57,18 @@ static int push_api_error(lua_State *L, gi_job *job, int t) {
   e.request_id = job->request_id[0] ? job->request_id : NULL;
   e.retry_after = job->retry_after;
   if (e.message == NULL || e.message[0] == '\0') e.message = "the API returned an error";
-  gi_error_push(L, &e, job->client ? job->client->api_key : NULL);
+  {
+    /* a model the API has shut down: say what replaces it */
+    gi_model m = gi_model_find(job->req.model);
+    int named = 0;
+    if (m.state == GI_SHUT_DOWN && m.replacement && job->status >= 400 && job->status < 500) {
+      e.message = lua_pushfstring(L, "%s (%s was shut down on %s; use %s)", e.message, m.name, m.date,
+                                  m.replacement);
+      named = 1;
+    }
+    gi_error_push(L, &e, job->client ? job->client->api_key : NULL);
+    if (named) lua_remove(L, -2);
+  }
   lua_remove(L, et);
   return 1;
 }
@@ -156,12 +168,44 @@ void gi_result_fail_kind(lua_State *L, int job_idx, gi_job *job, const char *kin
   gi_result_fail(L, job_idx, job);
 }
 
+/* Whole numbers as Lua integers (the JSON decoder gives floats), in the
+ * value at the top of the stack and the tables in it. */
+static void integers(lua_State *L, int depth) {
+#if LUA_VERSION_NUM >= 503
+  int t = lua_gettop(L);
+  if (lua_type(L, t) == LUA_TNUMBER && !lua_isinteger(L, t)) {
+    lua_Number d = lua_tonumber(L, t);
+    if (d >= -9007199254740992.0 && d <= 9007199254740992.0 && d == (lua_Number)(lua_Integer)d) {
+      lua_pop(L, 1);
+      lua_pushinteger(L, (lua_Integer)d);
+    }
+    return;
+  }
+  if (lua_type(L, t) != LUA_TTABLE || depth > 8) return;
+  lua_pushnil(L);
+  while (lua_next(L, t)) {
+    if (lua_type(L, -1) == LUA_TNUMBER || lua_type(L, -1) == LUA_TTABLE) {
+      lua_pushvalue(L, -2);
+      lua_insert(L, -2);
+      integers(L, depth + 1);
+      lua_rawset(L, t); /* an existing key: next() goes on */
+    } else {
+      lua_pop(L, 1);
+    }
+  }
+#else
+  (void)L;
+  (void)depth;
+#endif
+}
+
 static void copy_field(lua_State *L, int from, int to, const char *name, const char *as) {
   lua_getfield(L, from, name);
   if (lua_isnil(L, -1) || lua_type(L, -1) == LUA_TLIGHTUSERDATA) {
     lua_pop(L, 1);
     return;
   }
+  integers(L, 0);
   lua_setfield(L, to, as ? as : name);
 }
 
@@ -349,6 +393,8 @@ void gi_result_succeed(lua_State *L, int job_idx, gi_job *job, int doc) {
   copy_field(L, doc, res, "quality", NULL);
   copy_field(L, doc, res, "background", NULL);
   copy_field(L, doc, res, "output_format", NULL);
+  copy_field(L, doc, res, "svg_usage", NULL);
+  copy_field(L, doc, res, "safety_identifier", NULL);
   if (job->request_id[0]) {
     lua_pushstring(L, job->request_id);
     lua_setfield(L, res, "request_id");

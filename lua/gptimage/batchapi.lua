@@ -28,12 +28,14 @@ batchapi.DEFAULT_INTERVAL = 15
 -- The Batch API bills half the price of the same synchronous requests.
 batchapi.PRICE_FACTOR = 0.5
 
--- Fields of a generation request body.
-local BODY_FIELDS = {
-  "prompt", "model", "n", "size", "quality", "background", "output_format",
-  "output_compression", "moderation", "style", "response_format", "user",
-  "input_fidelity",
-}
+-- Fields of a generation request body: the generate fields of the module's
+-- API table, but streaming (the Batch API answers whole).
+local BODY_FIELDS = {}
+for _, o in ipairs(require("gptimage").options) do
+  if o.type ~= "image" and o.name ~= "stream" and o.name ~= "partial_images" and o.endpoints[1] == "generate" then
+    BODY_FIELDS[#BODY_FIELDS + 1] = o.name
+  end
+end
 
 -- Fields of a list entry that are not sent.
 local LOCAL_FIELDS = { save = true, custom_id = true, request_hash = true, op = true,

@@ -112,17 +112,22 @@ end
 -- Request hashes.
 
 -- The fields of a request that change what the API answers.
-cache.REQUEST_FIELDS = {
-  "op", "model", "prompt", "n", "size", "quality", "background", "output_format",
-  "output_compression", "moderation", "style", "response_format", "user",
-  "input_fidelity", "extra",
-}
+-- (op, extra, and every field of the module's API table but the input
+-- images, hashed by their bytes, and the streaming ones, which change only
+-- how the answer arrives)
+cache.REQUEST_FIELDS = { "op" }
+for _, o in ipairs(require("gptimage").options) do
+  if o.type ~= "image" and o.name ~= "stream" and o.name ~= "partial_images" then
+    cache.REQUEST_FIELDS[#cache.REQUEST_FIELDS + 1] = o.name
+  end
+end
+cache.REQUEST_FIELDS[#cache.REQUEST_FIELDS + 1] = "extra"
 
 --- The stable hash of a request: `fields` is a table of API options (plus
 -- `op`), `inputs` a list of input image paths, `mask` a path or nil. Input
 -- images count by their bytes, not their names. Returns the hash, or nil and
 -- a message when an input cannot be read.
-function cache.request_hash(fields, inputs, mask)
+function cache.request_hash(fields, inputs, mask, markup)
   local canonical = { version = cache.RECORD_VERSION }
   for _, name in ipairs(cache.REQUEST_FIELDS) do
     canonical[name] = fields[name]
@@ -145,6 +150,13 @@ function cache.request_hash(fields, inputs, mask)
       return nil, "cannot read mask '" .. mask .. "': " .. tostring(problem)
     end
     canonical.mask = digest
+  end
+  if markup then
+    local digest, problem = cache.file_digest(markup)
+    if not digest then
+      return nil, "cannot read markup '" .. markup .. "': " .. tostring(problem)
+    end
+    canonical.markup = digest
   end
   return cache.HASH_SCHEME .. ":" .. cache.hash_string(json.encode(canonical))
 end

@@ -1,7 +1,7 @@
 -- gptimage.love: runs gptimage jobs from a LÖVE game loop.
 --
 --   local gl = require "gptimage.love"
---   local images = gl.new{ model = "gpt-image-1" }   -- or gl.new(client)
+--   local images = gl.new{ model = "gpt-image-2.6-flare" }   -- or gl.new(client)
 --   function love.update(dt) images:update(dt) end
 --   images:generate({ prompt = "a pixel-art sword" }, function(image, res, err)
 --     sword = image            -- a love Image of the first result

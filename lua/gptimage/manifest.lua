@@ -2,7 +2,7 @@
 --
 -- A manifest is JSON or Lua (a file that returns a table) of the shape
 --
---   { "defaults": { "model": "gpt-image-1", "quality": "low" },
+--   { "defaults": { "model": "gpt-image-2.6-flare", "quality": "low" },
 --     "output_dir": "sprites",
 --     "entries": [ { "prompt": "a pixel-art sword", "output": "sword.png" },
 --                  { "prompt": "make it blue", "inputs": ["sword.png"], "output": "blue.png" } ] }
@@ -26,18 +26,18 @@ local fs = require "gptimage.fs"
 local manifest = {}
 
 -- Options sent to the API, with the Lua type each must have.
-manifest.API_FIELDS = {
-  prompt = "string", model = "string", n = "integer", size = "string",
-  quality = "string", background = "string", output_format = "string",
-  output_compression = "number", moderation = "string", style = "string",
-  response_format = "string", user = "string", input_fidelity = "string",
-  partial_images = "integer", extra = "table", timeout = "number",
-  max_retries = "integer",
-}
+-- (every field of the module's API table but the input images, which are
+-- pipeline fields, and stream, which partial_images implies)
+manifest.API_FIELDS = { extra = "table", timeout = "number", max_retries = "integer" }
+for _, o in ipairs(require("gptimage").options) do
+  if o.type ~= "image" and o.name ~= "stream" then
+    manifest.API_FIELDS[o.name] = o.type
+  end
+end
 
 local PIPELINE_FIELDS = {
   op = "string", inputs = "images", image = "images", images = "images",
-  input = "images", mask = "string", mask_bw = "string", output = "string", out = "string",
+  input = "images", mask = "string", mask_bw = "string", markup = "string", output = "string", out = "string",
   custom_id = "string", comment = "any",
 }
 
@@ -46,7 +46,7 @@ local TOP_FIELDS = { defaults = true, entries = true, output_dir = true, comment
 
 local OPS = { generate = true, edit = true, variation = true }
 
-local EXTENSIONS = { png = "png", jpeg = "jpg", jpg = "jpg", webp = "webp" }
+local EXTENSIONS = { png = "png", jpeg = "jpg", jpg = "jpg", webp = "webp", gif = "gif", svg = "svg" }
 
 local function all_fields()
   local names = {}
@@ -373,6 +373,7 @@ function manifest.normalize(value, opts)
         inputs = resolved_inputs,
         mask = (fields.mask or fields.mask_bw) and fs.normalize(fs.join(base, fields.mask or fields.mask_bw)) or nil,
         mask_bw = fields.mask_bw ~= nil or nil,
+        markup = fields.markup and fs.normalize(fs.join(base, fields.markup)) or nil,
         output = output,
         label = label,
         custom_id = own.custom_id or label,

@@ -1,7 +1,7 @@
 -- gptimage.nvim: runs gptimage jobs inside Neovim without blocking it.
 --
 --   local gi = require "gptimage.nvim"
---   gi.setup{ client = { model = "gpt-image-1" }, interval = 50 }
+--   gi.setup{ client = { model = "gpt-image-2.6-flare" }, interval = 50 }
 --   gi.generate({ prompt = "a lighthouse", save = "out/lighthouse.png" }, function(res, err) end)
 --
 -- A vim.loop (luv) timer polls the client, and only while jobs are in flight:

@@ -25,23 +25,44 @@ local function option(names, key, arg, kind, help, choices)
   return { names = names, key = key, arg = arg, type = kind, help = help, choices = choices }
 end
 
-local IMAGE_OPTIONS = {
-  option({ "-m", "--model" }, "model", "MODEL", "string",
-    "model: gpt-image-1 (default), gpt-image-1-mini, gpt-image-1.5, gpt-image-2, dall-e-2, dall-e-3, ..."),
-  option({ "-n" }, "n", "N", "integer", "images per request (1-10; dall-e-3: 1)"),
-  option({ "--size" }, "size", "WxH", "string", "1024x1024, 1536x1024, 1024x1536 or auto (dall-e: their sizes)"),
-  option({ "--quality" }, "quality", "Q", "string", "low, medium, high or auto (dall-e-3: standard or hd)"),
-  option({ "--background" }, "background", "B", "string", "transparent, opaque or auto (GPT models)"),
-  option({ "--output-format" }, "output_format", "F", "string", "png, jpeg or webp (GPT models)"),
-  option({ "--output-compression" }, "output_compression", "0-100", "integer", "jpeg/webp compression (GPT models)"),
-  option({ "--moderation" }, "moderation", "M", "string", "low or auto (GPT models)"),
-  option({ "--style" }, "style", "S", "string", "vivid or natural (dall-e-3)"),
-  option({ "--response-format" }, "response_format", "F", "string", "url or b64_json (dall-e only)"),
-  option({ "--user" }, "user", "ID", "string", "an end-user id for abuse monitoring"),
-  option({ "--input-fidelity" }, "input_fidelity", "F", "string", "low or high: how closely edits keep the inputs"),
-  option({ "--partial-images" }, "partial_images", "N", "integer", "0-3: stream the answer, reporting partial images"),
-  option({ "--extra" }, "extra", "JSON", "json", "a JSON object merged into the request body (newer API fields)"),
-}
+-- The request options, one flag per field of the module's API table
+-- (gptimage.options): a field added there is a flag here, with its help.
+local FLAG_TYPES = { string = "string", integer = "integer", table = "json" }
+local SHORT_NAMES = { model = "-m" }
+-- fields with flags of their own (inputs, the prompt) or none (stream:
+-- --partial-images streams)
+local OWN_FLAGS = { prompt = true, stream = true }
+
+local function model_help(gptimage)
+  local current, legacy = {}, {}
+  for _, m in ipairs(gptimage.models) do
+    if m.state == "active" and not m.name:match("%-%d%d%d%d%-%d%d%-%d%d$") then
+      current[#current + 1] = m.name == gptimage.default_model and m.name .. " (default)" or m.name
+    elseif m.state ~= "active" then
+      legacy[#legacy + 1] = m.name
+    end
+  end
+  return "model: " .. table.concat(current, ", ") .. "; shut down, still sent: " .. table.concat(legacy, ", ")
+end
+
+local function image_options()
+  local gptimage = require "gptimage"
+  local list = {}
+  for _, o in ipairs(gptimage.options) do
+    if o.type ~= "image" and not OWN_FLAGS[o.name] and FLAG_TYPES[o.type] then
+      local names = { "--" .. o.name:gsub("_", "-") }
+      if #o.name == 1 then names = { "-" .. o.name } -- -n
+      elseif SHORT_NAMES[o.name] then table.insert(names, 1, SHORT_NAMES[o.name]) end
+      local help = o.name == "model" and model_help(gptimage) or o.help
+      list[#list + 1] = option(names, o.name, o.meta, FLAG_TYPES[o.type], help)
+    end
+  end
+  list[#list + 1] = option({ "--extra" }, "extra", "JSON", "json",
+    "a JSON object merged into the request body (fields newer than this module)")
+  return list
+end
+
+local IMAGE_OPTIONS = image_options()
 
 local CLIENT_OPTIONS = {
   option({ "--base-url" }, "base_url", "URL", "string",
@@ -70,6 +91,8 @@ local SINGLE_OPTIONS = {
     "where to save (default: a name made from the prompt); with -n, -1, -2... go before the extension; "
       .. "- writes the image to stdout"),
   option({ "--budget" }, "budget", "USD", "number", "refuse (exit 3) if the estimate is over this many dollars"),
+  option({ "--assume-cost" }, "assume_cost", "USD", "number",
+    "dollars per image where no estimate is known (no token table, no records); --budget needs it then"),
   option({ "--dry-run" }, "dry_run", nil, "flag", "print the request and its estimated cost; send nothing"),
   option({ "--no-sidecar" }, "no_sidecar", nil, "flag", "do not write the <output>.json record"),
 }
@@ -80,6 +103,8 @@ local INPUT_OPTIONS = {
 
 local MASK_OPTIONS = {
   option({ "--mask" }, "mask", "PATH", "string", "a PNG with alpha: transparent where the image may change"),
+  option({ "--markup" }, "markup", "PATH", "string",
+    "a transparent PNG the size of the first image, drawn over it to guide the edit (2.5 and newer; not with --mask)"),
 }
 
 local RUN_OPTIONS = {
@@ -88,6 +113,8 @@ local RUN_OPTIONS = {
   option({ "--dry-run" }, "dry_run", nil, "flag", "print the plan and its estimated cost; send nothing"),
   option({ "--budget" }, "budget", "USD", "number",
     "refuse (exit 3) if the estimate is over this; stop starting entries once this much is spent"),
+  option({ "--assume-cost" }, "assume_cost", "USD", "number",
+    "dollars per image where no estimate is known (no token table, no records); --budget needs it then"),
   option({ "--batch" }, "batch", nil, "flag", "send generate entries through the Batch API (half price, within 24 h)"),
   option({ "-o", "--output-dir" }, "output", "DIR", "string",
     "write outputs under DIR instead of the manifest's folder"),
@@ -109,6 +136,7 @@ local COLLECT_OPTIONS = {
 local ESTIMATE_OPTIONS = {
   option({ "-p", "--prompt" }, "prompt", "TEXT", "string", "the prompt (its length adds text tokens)"),
   option({ "--force" }, "force", nil, "flag", "with a manifest: count entries that are up to date too"),
+  option({ "--assume-cost" }, "assume_cost", "USD", "number", "dollars per image where no estimate is known"),
 }
 
 local function find_option(specs, name)
@@ -285,7 +313,7 @@ run, and large jobs can go through the Batch API at half price.
 Commands:
   generate    images from a prompt
   edit        change one or more images with a prompt (optional mask)
-  variation   variations of an image (dall-e-2)
+  variation   variations of an image (an edit with a variation prompt; dall-e-2: the legacy endpoint)
   run         build every entry of a manifest (JSON or Lua), skipping those up to date
   estimate    what a request or a manifest would cost, without sending anything
   batch       submit a manifest to the Batch API, check on it, collect its images
@@ -300,7 +328,7 @@ Options of every command: --help; --version prints the version.
 
 local MANIFEST_HELP = [[
 Manifest (JSON, or a Lua file that returns the same table):
-  {"defaults": {"model": "gpt-image-1", "quality": "low", "size": "1024x1024"},
+  {"defaults": {"model": "gpt-image-2.6-flare", "quality": "low", "size": "1024x1024"},
    "output_dir": "sprites",
    "entries": [
      {"prompt": "a pixel-art sword, transparent background", "background": "transparent",
@@ -308,11 +336,12 @@ Manifest (JSON, or a Lua file that returns the same table):
      {"prompt": "the same sword, glowing blue", "inputs": ["sprites/sword.png"],
       "output": "sword-blue.png"},
      {"prompt": "three coins", "n": 3, "output": "coin.png"}]}
-  or just the list of entries. Entry fields: prompt, model, n, size, quality,
-  background, output_format, output_compression, moderation, style,
-  response_format, user, input_fidelity, partial_images, extra, timeout,
+  or just the list of entries. Entry fields: every request option of
+  gptimage.options (prompt, model, n, size, quality, background,
+  output_format, complexity, frame_count, svg ...), extra, timeout,
   max_retries; inputs (or image/images/input: a path or a list), mask (or
-  mask_bw: a black-and-white picture, made into the alpha mask); output (or out); op (generate, edit or variation: by default edit when
+  mask_bw: a black-and-white picture, made into the alpha mask), markup;
+  output (or out); op (generate, edit or variation: by default edit when
   there are inputs and a prompt, variation when there are inputs and no
   prompt); custom_id (for the Batch API; default the output). Keys starting
   with "_" and "comment" are ignored. Relative paths are relative to the

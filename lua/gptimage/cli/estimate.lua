@@ -33,8 +33,13 @@ local function run_estimate(values, positional, gptimage)
   local prompt = values.prompt or (#positional > 0 and table.concat(positional, " ") or nil)
   local call = image_defaults(values)
   call.model = call.model or DEFAULT_MODEL
+  call.prompt = prompt
+  planner.learn({ values.output and fs.join(values.output, "x") or "./x" })
   local ok, amount, details = pcall(gptimage.estimate, { model = call.model, quality = call.quality,
-    size = call.size, n = call.n, prompt = prompt })
+    size = call.size, n = call.n, prompt = prompt, output_tokens = planner.observed_tokens(call) })
+  if ok and amount == nil and values.assume_cost then
+    amount, details = values.assume_cost * (call.n or 1), { assumed = values.assume_cost }
+  end
   if not ok then
     usage_error(tostring(amount):gsub("^estimate: ", "cannot estimate: "))
   end
@@ -42,7 +47,8 @@ local function run_estimate(values, positional, gptimage)
     say(streams.out, json.encode({ model = call.model, quality = call.quality, size = call.size,
       n = call.n or 1, estimate = amount, details = details }, "  "))
   elseif amount == nil then
-    say(streams.out, string.format("no known price for %s", call.model))
+    say(streams.out, string.format("unknown: %s (give --assume-cost USD per image)",
+      details and details.unknown or ("no known price for " .. call.model)))
   else
     local parts = {}
     if details and details.output_tokens then
@@ -66,10 +72,12 @@ end
 estimate.commands = {
   estimate = {
     usage = "gptimage estimate [options] [PROMPT]   or   gptimage estimate MANIFEST [options]",
-    description = "Print what a request would cost, from the output-token table (gpt-image-1: low 272/408/400,\n"
-      .. "medium 1056/1584/1568, high 4160/6240/6208 tokens for 1024x1024 / 1024x1536 / 1536x1024 at $40\n"
-      .. "per million) plus the prompt's text tokens; dall-e models by their per-image price. Input image\n"
-      .. "tokens of edits are not counted. With a manifest: the plan of gptimage run --dry-run.",
+    description = "Print what a request would cost: output tokens from the model's published table (only\n"
+      .. "gpt-image-1 has one) or from the records (<output>.json) of earlier images of the same model,\n"
+      .. "quality and size in this folder, at the model's price per million tokens (2.x: $5 text in, $30\n"
+      .. "image out), plus the prompt's text tokens; dall-e models by their per-image price. With neither\n"
+      .. "a table nor records the estimate is unknown (--assume-cost gives a figure per image). Input\n"
+      .. "image tokens of edits are not counted. With a manifest: the plan of gptimage run --dry-run.",
     sections = { { "Options", concat(ESTIMATE_OPTIONS, { OUTPUT_OPTIONS[1], OUTPUT_OPTIONS[4] }) },
                  { "Image options", IMAGE_OPTIONS } },
     examples = [[

@@ -19,10 +19,12 @@ local planner = {}
 local usage_error, dollars, plural = common.usage_error, common.dollars, common.plural
 local unpack_list = common.unpack_list
 
-local IMAGE_KEYS = {
-  "model", "n", "size", "quality", "background", "output_format", "output_compression",
-  "moderation", "style", "response_format", "user", "input_fidelity", "partial_images", "extra",
-}
+-- The request options an entry or the command line may set: the flags made
+-- from the module's API table (cli.args), and extra.
+local IMAGE_KEYS = {}
+for _, o in ipairs(require("gptimage.cli.args").IMAGE_OPTIONS) do
+  IMAGE_KEYS[#IMAGE_KEYS + 1] = o.key
+end
 
 local function image_defaults(values)
   local defaults = {}
@@ -32,7 +34,7 @@ local function image_defaults(values)
   return defaults
 end
 
-local DEFAULT_MODEL = "gpt-image-1"
+local DEFAULT_MODEL = require("gptimage").default_model
 
 -- The options of the module call for an entry (without save).
 local function call_options(entry)
@@ -44,6 +46,7 @@ local function call_options(entry)
   if entry.op == "edit" then
     call.image = #entry.inputs == 1 and entry.inputs[1] or entry.inputs
     call.mask = entry.mask_bw and { bw = entry.mask } or entry.mask
+    call.markup = entry.markup
   elseif entry.op == "variation" then
     call.image = entry.inputs[1]
   end
@@ -63,11 +66,54 @@ local function hash_fields(entry, call)
   return fields
 end
 
-local function estimate_call(gptimage, call)
+-- Output tokens per image seen in sidecar records, by model, quality and
+-- size ("*" for any): what estimates use where no token table is published.
+local observed = {}
+
+local function observe(key, tokens, images)
+  local o = observed[key] or { tokens = 0, images = 0 }
+  o.tokens, o.images = o.tokens + tokens, o.images + images
+  observed[key] = o
+end
+
+--- Learns from the sidecar records in the folders of these outputs.
+local function learn(outputs)
+  local seen = {}
+  for _, output in ipairs(outputs) do
+    local dir = fs.dirname(output)
+    if not seen[dir] then
+      seen[dir] = true
+      for _, name in ipairs(fs.listdir(dir) or {}) do
+        local record = name:match("%.json$") and cache.read(fs.join(dir, name:sub(1, -6)))
+        local usage = type(record) == "table" and type(record.usage) == "table" and record.usage
+        local tokens = usage and tonumber(usage.output_tokens)
+        local images = type(record) == "table" and type(record.files) == "table" and #record.files or 0
+        if tokens and tokens > 0 and images > 0 and type(record.model) == "string" then
+          local quality, size = tostring(record.quality or "auto"), tostring(record.size or "auto")
+          observe(record.model .. "|" .. quality .. "|" .. size, tokens, images)
+          observe(record.model .. "|*|*", tokens, images)
+        end
+      end
+    end
+  end
+end
+
+local function observed_tokens(call)
+  local o = observed[call.model .. "|" .. (call.quality or "auto") .. "|" .. (call.size or "auto")]
+    or observed[call.model .. "|*|*"]
+  return o and o.tokens / o.images or nil
+end
+
+-- The estimate of a call: the module's (its token table, or the output
+-- tokens observed in records), else assume (dollars per image), else nil.
+local function estimate_call(gptimage, call, assume)
   local ok, amount = pcall(gptimage.estimate, { model = call.model, quality = call.quality,
-    size = call.size, n = call.n, prompt = call.prompt })
-  if ok then
+    size = call.size, n = call.n, prompt = call.prompt, output_tokens = observed_tokens(call) })
+  if ok and amount then
     return amount
+  end
+  if assume then
+    return assume * (call.n or 1)
   end
   return nil
 end
@@ -111,6 +157,7 @@ local function link_dependencies(m)
     entry.deps = {}
     local wanted = { unpack_list(entry.inputs) }
     wanted[#wanted + 1] = entry.mask
+    wanted[#wanted + 1] = entry.markup
     for _, path in ipairs(wanted) do
       local producer = producers[path]
       if producer and producer ~= entry then
@@ -176,7 +223,7 @@ local function prepare_entry(entry, values, pending)
     return nil, problem
   end
   local hash
-  hash, problem = cache.request_hash(hash_fields(entry, entry.call), entry.inputs, entry.mask)
+  hash, problem = cache.request_hash(hash_fields(entry, entry.call), entry.inputs, entry.mask, entry.markup)
   if not hash then
     return nil, problem
   end
@@ -209,11 +256,14 @@ local function make_plan(m, values, gptimage)
   if not order then
     usage_error(string.format("manifest '%s': %s (nothing was sent)", m.path, cycle))
   end
+  local outputs = {}
+  for _, entry in ipairs(order) do outputs[#outputs + 1] = entry.output end
+  learn(outputs)
   for _, entry in ipairs(order) do
     local where = string.format("entry %d (%s)", entry.index, entry.label)
     local call = call_options(entry)
     entry.call = call
-    entry.estimate = estimate_call(gptimage, call)
+    entry.estimate = estimate_call(gptimage, call, values.assume_cost)
     entry.batchable = values.batch and entry.op == "generate" and call.partial_images == nil
       and call.response_format ~= "url"
     if entry.batchable and entry.estimate then
@@ -344,6 +394,8 @@ planner.WAITING_STATUS = WAITING_STATUS
 planner.image_defaults = image_defaults
 planner.hash_fields = hash_fields
 planner.estimate_call = estimate_call
+planner.learn = learn
+planner.observed_tokens = observed_tokens
 planner.state_path = state_path
 planner.prepare_entry = prepare_entry
 planner.make_plan = make_plan

@@ -52,7 +52,8 @@ local function run_manifest(values, positional, gptimage)
   local progress = new_progress(progress_mode(values), 0)
   local started = wall_clock()
   local plan = make_plan(m, values, gptimage)
-  local over_budget = values.budget and plan.estimate > values.budget + 1e-9
+  -- an entry with no known estimate cannot be kept within a budget
+  local over_budget = values.budget and (plan.estimate > values.budget + 1e-9 or plan.unknown > 0)
 
   if values.dry_run then
     if values.json then
@@ -64,7 +65,12 @@ local function run_manifest(values, positional, gptimage)
     end
     return over_budget and EXIT.budget or EXIT.ok
   end
-  if over_budget then
+  if over_budget and plan.unknown > 0 then
+    say(streams.err, string.format("gptimage: %s no known estimate (no published token table and no records "
+      .. "of the model yet): nothing was sent. Give --assume-cost USD (dollars per image) to run within --budget.",
+      plural(plan.unknown, "entry has", "entries have")))
+    return EXIT.budget
+  elseif over_budget then
     say(streams.err, string.format("gptimage: the estimate for %s is %s, over the budget of %s: nothing was sent. "
       .. "Raise --budget, remove entries, or lower quality/size (see --dry-run for each entry's cost).",
       plural(#plan.todo, "entry", "entries"), dollars(plan.estimate), dollars(values.budget)))

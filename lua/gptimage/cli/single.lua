@@ -70,16 +70,16 @@ local function run_single(op, values, positional, gptimage)
     end
     prompt = table.concat(positional, " ")
   end
-  if op == "variation" and prompt then
-    usage_error("variation takes no prompt (use edit to change an image with a prompt)")
-  end
   if op ~= "variation" and (prompt == nil or prompt == "") then
     usage_error(string.format("%s needs a prompt: gptimage %s \"a pixel-art sword\"%s", op, op,
       op == "edit" and " -i input.png" or ""))
   end
   local call = image_defaults(values)
   call.prompt = prompt
-  call.model = call.model or (op == "variation" and "dall-e-2" or DEFAULT_MODEL)
+  call.model = call.model or DEFAULT_MODEL
+  if op == "variation" and prompt and call.model == "dall-e-2" then
+    usage_error("a dall-e-2 variation takes no prompt (other models make a variation as an edit, and take one)")
+  end
   if op ~= "generate" then
     local images = values.image or {}
     if #images == 0 then
@@ -90,6 +90,7 @@ local function run_single(op, values, positional, gptimage)
     end
     call.image = #images == 1 and images[1] or images
     call.mask = values.mask
+    call.markup = values.markup
   elseif values.image then
     usage_error("generate takes no input images; use gptimage edit -i PATH")
   end
@@ -110,17 +111,19 @@ local function run_single(op, values, positional, gptimage)
   if not ok then
     usage_error(problem)
   end
-  local estimate = estimate_call(gptimage, call)
   local output = values.output or default_output(prompt, call)
+  planner.learn({ to_stdout and "./-" or output })
+  local estimate = estimate_call(gptimage, call, values.assume_cost)
   if values.dry_run then
     local plan = { command = op, output = output, request = {}, estimate = estimate, budget = values.budget }
     for key, value in pairs(call) do
-      if key ~= "image" and key ~= "mask" then
+      if key ~= "image" and key ~= "mask" and key ~= "markup" then
         plan.request[key] = value
       end
     end
     plan.inputs = json.array(type(call.image) == "table" and call.image or { call.image })
     plan.mask = call.mask
+    plan.markup = call.markup
     if values.json then
       say(streams.out, json.encode(plan, "  "))
     else
@@ -130,6 +133,12 @@ local function run_single(op, values, positional, gptimage)
       return EXIT.budget
     end
     return EXIT.ok
+  end
+  if values.budget and not estimate then
+    say(streams.err, string.format("gptimage: no estimate is known for %s (no published token table and no "
+      .. "records of it yet): nothing was sent; give --assume-cost USD (dollars per image) to run within "
+      .. "--budget", call.model))
+    return EXIT.budget
   end
   if values.budget and estimate and estimate > values.budget + 1e-9 then
     say(streams.err, string.format("gptimage: the estimate %s is over the budget of %s: nothing was sent",
@@ -148,7 +157,7 @@ local function run_single(op, values, positional, gptimage)
     call.save = output
   end
   local hash = cache.request_hash(hash_fields({ op = op }, call),
-    type(call.image) == "table" and call.image or (call.image and { call.image } or nil), call.mask)
+    type(call.image) == "table" and call.image or (call.image and { call.image } or nil), call.mask, call.markup)
   local res, err = wait_with_spinner(client, op, call, progress, gptimage)
   if not res then
     local hint = error_hint(err, values)
@@ -211,28 +220,35 @@ single.commands = {
     examples = [[
   gptimage generate "a pixel-art sword, transparent background" --background transparent -o sword.png
   gptimage generate -n 4 --quality low --size 1024x1536 -o card.png "a tarot card, the tower"
-  gptimage generate --model dall-e-3 --style natural "a lighthouse at dawn" -o - > lighthouse.png]],
+  gptimage generate --output-format gif --frame-count 6 --size 512x512 "a coin spinning" -o coin.gif
+  gptimage generate --output-format svg "a flat shield icon" -o shield.svg
+  gptimage generate --model gpt-image-2.6-sunburst --quality high "a lighthouse at dawn" -o - > lighthouse.png]],
     run = function(values, positional, gptimage) return run_single("generate", values, positional, gptimage) end,
   },
   edit = {
-    usage = "gptimage edit -i IMAGE [-i IMAGE...] [--mask MASK] [options] PROMPT",
+    usage = "gptimage edit -i IMAGE [-i IMAGE...] [--mask MASK | --markup MARKUP] [options] PROMPT",
     description = "Change images with a prompt: one or more input images (up to 16 for GPT models, one square\n"
-      .. "PNG for dall-e-2) and an optional mask whose transparent pixels mark where the image may change.",
+      .. "PNG for dall-e-2) and an optional mask whose transparent pixels mark where the image may change,\n"
+      .. "or a markup layer drawn over the first image to show what to change (2.5 and newer).",
     sections = { { "Options", concat(INPUT_OPTIONS, MASK_OPTIONS, SINGLE_OPTIONS, OUTPUT_OPTIONS) },
                  { "Image options", IMAGE_OPTIONS }, { "Connection", CLIENT_OPTIONS } },
     examples = [[
   gptimage edit -i sword.png "make the blade glow blue" -o sword-blue.png
   gptimage edit -i room.png --mask window.png "a stained-glass window" --input-fidelity high -o room2.png
-  gptimage edit -i a.png -i b.png -i c.png "a gift basket with these items" -o basket.png]],
+  gptimage edit -i a.png -i b.png -i c.png "a gift basket with these items" -o basket.png
+  gptimage edit -i hero.png --markup arrows.png "move the sword where the arrow points" -o hero2.png]],
     run = function(values, positional, gptimage) return run_single("edit", values, positional, gptimage) end,
   },
   variation = {
-    usage = "gptimage variation -i IMAGE [options]",
-    description = "Variations of an image (dall-e-2, the only model that makes them; a square PNG under 4 MB).",
+    usage = "gptimage variation -i IMAGE [options] [PROMPT]",
+    description = "Variations of an image: an edit with a prompt that keeps the subject and style and varies\n"
+      .. "the details (or your own PROMPT). With --model dall-e-2: the legacy variations endpoint\n"
+      .. "(a square PNG under 4 MB, no prompt).",
     sections = { { "Options", concat(INPUT_OPTIONS, SINGLE_OPTIONS, OUTPUT_OPTIONS) },
                  { "Image options", IMAGE_OPTIONS }, { "Connection", CLIENT_OPTIONS } },
     examples = [[
-  gptimage variation -i icon.png -n 3 --size 512x512 -o icon-variant.png]],
+  gptimage variation -i icon.png -n 3 -o icon-variant.png
+  gptimage variation -i icon.png "the same icon in autumn colours" -o icon-autumn.png]],
     run = function(values, positional, gptimage) return run_single("variation", values, positional, gptimage) end,
   },
 }
