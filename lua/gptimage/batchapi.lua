@@ -93,23 +93,14 @@ end
 ------------------------------------------------------------------------
 -- request lines
 
-local validation_client
-
 --- Checks the options of an image call with the module's own validation
--- (per-model values, unknown names) without a request: the job starts on a
--- client that points nowhere and is cancelled before it is ever driven.
--- true, or nil and the message the call would raise.
+-- (gptimage.validate: per-model values, unknown names, input images) without
+-- a request or a client. true, or nil and the message the call would raise.
 function batchapi.validate(op, options)
-  local gptimage = require "gptimage"
-  if not validation_client then
-    validation_client = gptimage.new{ api_key = "validation-only", base_url = "http://127.0.0.1:9/v1",
-                                      max_retries = 0 }
-  end
-  local ok, job = pcall(validation_client.start, validation_client, op, options)
+  local ok, problem = pcall(require("gptimage").validate, op, options)
   if not ok then
-    return nil, (tostring(job):gsub("^[^:]*%.lua:%d+: ", ""))
+    return nil, (tostring(problem):gsub("^[^:]*%.lua:%d+: ", ""))
   end
-  job:cancel()
   return true
 end
 
