@@ -65,17 +65,23 @@ CURLcode gi_transfer_resume(gi_job *job) {
   return curl_easy_pause(job->easy, CURLPAUSE_CONT);
 }
 
+/* Frees the sink of the event being read, unless an image slot holds it
+ * (a completed event streams straight into its slot): that one is the
+ * slot's to free. */
+static void drop_event_sink(gi_job *job, gi_sink *s) {
+  size_t i;
+  if (s == NULL) return;
+  for (i = 0; i < job->nimages; i++)
+    if (job->images[i] == s) return;
+  gi_sink_free(s);
+}
+
 /* Drops everything one attempt received; temp files are removed. */
 void gi_transfer_reset(gi_job *job) {
   size_t i;
   gi_transfer_clear_pause(job);
-  if (job->current) {
-    int owned = 1; /* or held by an images slot, freed below */
-    for (i = 0; i < job->nimages; i++)
-      if (job->images[i] == job->current) owned = 0;
-    if (owned) gi_sink_free(job->current);
-    job->current = NULL;
-  }
+  drop_event_sink(job, job->current); /* one held by a slot is freed below */
+  job->current = NULL;
   for (i = 0; i < job->nimages; i++) {
     if (job->images[i]) gi_sink_free(job->images[i]);
     job->images[i] = NULL;
@@ -107,6 +113,9 @@ static int scan_b64_begin(void *ud, unsigned index) {
   gi_job *job = (gi_job *)ud;
   gi_sink *s;
   char err[300];
+  /* a second image string in one event: the first one's sink is dropped
+   * (a slot's stays with its slot) */
+  drop_event_sink(job, job->current);
   job->current = NULL;
   if (job->status < 200 || job->status >= 300) return 0;
   if (job->sse_mode && job->event != EV_COMPLETED) {
@@ -183,17 +192,6 @@ static event_kind classify_event(const char *name) {
   if (strstr(name, "partial_image")) return EV_PARTIAL;
   if (strstr(name, "completed")) return EV_COMPLETED;
   return EV_OTHER;
-}
-
-/* Frees the sink of the event being read, unless an image slot holds it
- * (a completed event streams straight into its slot): that one is the
- * slot's to free. */
-static void drop_event_sink(gi_job *job, gi_sink *s) {
-  size_t i;
-  if (s == NULL) return;
-  for (i = 0; i < job->nimages; i++)
-    if (job->images[i] == s) return;
-  gi_sink_free(s);
 }
 
 static int sse_data(void *ud, const char *p, size_t n, int first) {
