@@ -8,13 +8,21 @@ foreach(var FUZZER CORPUS WORK SECONDS)
   endif()
 endforeach()
 
+# SEED (optional, not 0): the same mutations in the same order on every run,
+# so that the suite under ctest gives the same answer each time; the longer
+# runs of scripts/fuzz.sh leave it out and explore afresh.
+set(seed_arg)
+if(DEFINED SEED AND NOT SEED STREQUAL "" AND NOT SEED STREQUAL "0")
+  set(seed_arg -seed=${SEED})
+endif()
+
 file(REMOVE_RECURSE ${WORK}/corpus)
 file(MAKE_DIRECTORY ${WORK}/corpus ${WORK}/artifacts)
 file(GLOB seeds ${CORPUS}/*)
 file(COPY ${seeds} DESTINATION ${WORK}/corpus)
 
 execute_process(
-  COMMAND ${FUZZER} ${WORK}/corpus
+  COMMAND ${FUZZER} ${WORK}/corpus ${seed_arg}
     -max_total_time=${SECONDS} -runs=50000000 -max_len=16384 -timeout=10 -rss_limit_mb=2048
     -print_final_stats=1 -artifact_prefix=${WORK}/artifacts/
   RESULT_VARIABLE result)

@@ -9,6 +9,7 @@
 set(GPTIMAGE_FUZZ_HARNESSES scanner b64sink sse image gif transfer)
 include(${CMAKE_SOURCE_DIR}/fuzz/sources.cmake)
 set(GPTIMAGE_FUZZ_SECONDS 20 CACHE STRING "seconds each libFuzzer test runs under ctest")
+set(GPTIMAGE_FUZZ_SEED 1 CACHE STRING "libFuzzer seed under ctest, so that the suite is repeatable (0: a new seed each run)")
 
 foreach(harness ${GPTIMAGE_FUZZ_HARNESSES})
   gptimage_fuzz_sources(sources ${harness})
@@ -36,7 +37,7 @@ foreach(harness ${GPTIMAGE_FUZZ_HARNESSES})
         -DFUZZER=$<TARGET_FILE:fuzz_${harness}>
         -DCORPUS=${CMAKE_SOURCE_DIR}/fuzz/corpus/${harness}
         -DWORK=${CMAKE_BINARY_DIR}/fuzz-work/${harness}
-        -DSECONDS=${GPTIMAGE_FUZZ_SECONDS}
+        -DSECONDS=${GPTIMAGE_FUZZ_SECONDS} -DSEED=${GPTIMAGE_FUZZ_SEED}
         -P ${CMAKE_SOURCE_DIR}/fuzz/run.cmake)
     math(EXPR fuzz_timeout "${GPTIMAGE_FUZZ_SECONDS} * 3 + 120")
     set_tests_properties(fuzz_${harness} PROPERTIES TIMEOUT ${fuzz_timeout})
