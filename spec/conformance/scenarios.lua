@@ -2,7 +2,7 @@
 -- the official SDK and for gptimage. `params` go to both clients unchanged;
 -- `files` are paths given to the SDK as uploads and to gptimage as `image` /
 -- `mask` / `markup`; `save` is gptimage's own option, so the saving path is
--- checked too; `needs` (see conformance_test.lua) holds back gptimage's side.
+-- checked too; `needs` (see conformance_test.lua) names what gptimage must know.
 --
 --   local scenarios = dofile("spec/conformance/scenarios.lua")(images)
 --   images = { first =, second =, third =, mask =, markup = } (PNG paths)
@@ -53,8 +53,8 @@ return function(images)
     { name = "variation-dall-e-2-url", op = "variation", files = { image = images.second },
       params = { model = "dall-e-2", size = "512x512", response_format = "url" } },
     -- Today's API (openai-node 7.59.0). `needs` names the options gptimage must
-    -- know (its API table, gptimage.options) before its side runs; until then
-    -- the scenario proves the SDK's request and the fake's answer only.
+    -- know (its API table, gptimage.options); a scenario whose needs are not
+    -- met fails, after proving the SDK's request and the fake's answer.
     { name = "generate-gif-frames", op = "generate", needs = { "frame_count", "frame_duration_ms" },
       params = { model = "gpt-image-2.6-flare", prompt = "a walking knight", output_format = "gif",
                  frame_count = 4, frame_duration_ms = 150, size = "256x256", quality = "low" } },
