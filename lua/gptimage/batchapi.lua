@@ -19,6 +19,7 @@
 local cache = require "gptimage.cache"
 local json = require "gptimage.json"
 local fs = require "gptimage.fs"
+local gptimage = require "gptimage"
 
 local batchapi = {}
 
@@ -31,7 +32,7 @@ batchapi.PRICE_FACTOR = 0.5
 -- Fields of a generation request body: the generate fields of the module's
 -- API table, but streaming (the Batch API answers whole).
 local BODY_FIELDS = {}
-for _, o in ipairs(require("gptimage").options) do
+for _, o in ipairs(gptimage.options) do
   if o.type ~= "image" and o.name ~= "stream" and o.name ~= "partial_images" and o.endpoints[1] == "generate" then
     BODY_FIELDS[#BODY_FIELDS + 1] = o.name
   end
@@ -53,7 +54,7 @@ local TERMINAL = { completed = true, failed = true, expired = true, cancelled = 
 -- the module's own error metatable, so that these errors print and compare
 -- like every other
 local function new_error(fields)
-  return setmetatable(fields, require("gptimage").Error)
+  return setmetatable(fields, gptimage.Error)
 end
 batchapi.new_error = new_error
 
@@ -97,7 +98,7 @@ end
 -- (gptimage.validate: per-model values, unknown names, input images) without
 -- a request or a client. true, or nil and the message the call would raise.
 function batchapi.validate(op, options)
-  local ok, problem = pcall(require("gptimage").validate, op, options)
+  local ok, problem = pcall(gptimage.validate, op, options)
   if not ok then
     return nil, (tostring(problem):gsub("^[^:]*%.lua:%d+: ", ""))
   end
@@ -130,7 +131,7 @@ function batchapi.body(entry, default_model, where)
       options[key] = value
     end
   end
-  options.model = options.model or default_model or require("gptimage").default_model
+  options.model = options.model or default_model or gptimage.default_model
   if options.extra ~= nil and type(options.extra) ~= "table" then
     error(where .. ": 'extra' must be a table", 3)
   end
@@ -337,7 +338,7 @@ end
 -- collect
 
 local function sleep(seconds)
-  require("gptimage").os.sleep(seconds)
+  gptimage.os.sleep(seconds)
 end
 
 local function pending_error(batch)
@@ -377,12 +378,12 @@ end
 
 -- The output_format of decoded image bytes (the module's sniffer).
 local function sniffed_format(bytes)
-  return require("gptimage").sniff(bytes) or "png"
+  return gptimage.sniff(bytes) or "png"
 end
 
 -- The path of image i of n, as the module names the images of one call.
 local function numbered_path(template, i, count, output_format)
-  return require("gptimage").save_path(template, i, count, output_format)
+  return gptimage.save_path(template, i, count, output_format)
 end
 
 --- A relative file name made from a custom_id: no absolute paths, no "..".
@@ -415,7 +416,7 @@ function batchapi.cost(model, body, image_count)
   for i = 1, image_count do
     images[i] = true
   end
-  local dollars = require("gptimage").cost(model, { usage = body.usage, size = body.size,
+  local dollars = gptimage.cost(model, { usage = body.usage, size = body.size,
                                                     quality = body.quality, images = images })
   return dollars and dollars * batchapi.PRICE_FACTOR
 end
@@ -445,7 +446,7 @@ local function collect_line(line, number, ctx)
   end
   -- where a failed line would have gone: the template with the extension
   -- the request asked for
-  local expected = template and (template:gsub("{ext}", require("gptimage").extension(info.output_format)))
+  local expected = template and (template:gsub("{ext}", gptimage.extension(info.output_format)))
   local response = type(record.response) == "table" and record.response or nil
   if record.error then
     local e = type(record.error) == "table" and record.error or {}
@@ -479,7 +480,6 @@ local function collect_line(line, number, ctx)
       return line_error(custom_id, expected, { kind = "decode", request_id = response.request_id,
         message = string.format("image %d has no b64_json", i) })
     end
-    local gptimage = require "gptimage"
     local bytes, err = gptimage.b64decode(item.b64_json)
     if not bytes then
       return line_error(custom_id, expected, { kind = "decode", request_id = response.request_id,
@@ -521,7 +521,7 @@ local function collect_line(line, number, ctx)
     ctx.written[fs.normalize(paths[i])] = custom_id
     images[i] = { path = paths[i], revised_prompt = data[i].revised_prompt }
   end
-  local output = template:gsub("{ext}", require("gptimage").extension(sniffed_format(decoded[1])))
+  local output = template:gsub("{ext}", gptimage.extension(sniffed_format(decoded[1])))
   local model = info.model or body.model
   local res = {
     images = images, usage = body.usage, created = body.created, request_id = response.request_id,
