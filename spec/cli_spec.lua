@@ -385,6 +385,55 @@ describe("gptimage command", function()
       return { defaults = { quality = "low", model = "gpt-image-1" }, entries = entries }
     end
 
+    it("writes an entry's sprite sheet of its gif, and rebuilds when the sheet is gone", function()
+      write_json("m.json", { output_dir = "out", entries = {
+        { prompt = "a knight walking", output_format = "gif", frame_count = 4, size = "1024x1024",
+          output = "walk.gif", sheet = "walk-sheet.png", sheet_columns = 2 } } })
+      local r = run({ "run", "m.json", "-q" })
+      assert.equals(0, r.code, r.stderr)
+      local gif = assert(gptimage.info(path("out/walk.gif")))
+      assert.equals("gif", gif.format)
+      assert.equals(4, gif.frames)
+      local sheet = assert(gptimage.info(path("out/walk-sheet.png")))
+      assert.same({ "png", 2048, 2048 }, { sheet.format, sheet.width, sheet.height })
+      local atlas = cjson.decode((assert(util.read(path("out/walk-sheet.json")))))
+      assert.equals(4, #atlas.frames)
+      assert.equals(1, #image_requests())
+      -- up to date: nothing sent; without the sheet the entry is built again
+      r = run({ "run", "m.json", "-q" })
+      assert.equals(0, r.code, r.stderr)
+      assert.equals(1, #image_requests())
+      os.remove(path("out/walk-sheet.png"))
+      r = run({ "run", "m.json", "-q" })
+      assert.equals(0, r.code, r.stderr)
+      assert.equals(2, #image_requests())
+      assert.equals(2048, assert(gptimage.info(path("out/walk-sheet.png"))).width)
+    end)
+
+    it("fails an entry whose sprite sheet cannot be written, without a record", function()
+      util.write(path("blocker"), "a file where the sheet's folder should be")
+      write_json("m.json", { entries = {
+        { prompt = "a knight walking", output_format = "gif", frame_count = 2, size = "1024x1024",
+          output = "walk.gif", sheet = "blocker/walk-sheet.png" } } })
+      local r = run({ "run", "m.json", "-q" })
+      assert.equals(1, r.code, r.stderr)
+      assert.matches("FAILED walk.gif (entry 1): ", r.stderr, 1, true)
+      assert.matches("the image was saved but its sprite sheet was not", r.stderr, 1, true)
+      assert.is_false(util.exists(path("walk.gif.json")))
+    end)
+
+    it("refuses a sprite sheet of an entry that is not a gif, with exit 2 and nothing sent", function()
+      write_json("m.json", { entries = {
+        { prompt = "a knight", output = "knight.png", sheet = "knight-sheet.png" } } })
+      local r = run({ "run", "m.json", "-q" })
+      assert.equals(2, r.code, r.stderr)
+      assert.matches("entry 1: 'sheet' makes a sprite sheet of a gif output, but the entry's output_format is "
+        .. "not given (png)", r.stderr, 1, true)
+      assert.equals(0, #image_requests())
+      assert.is_false(util.exists(path("knight.png")))
+      assert.is_false(util.exists(path("knight-sheet.png")))
+    end)
+
     it("stops at the first 401 or 403 with exit 2 and one line", function()
       for _, status in ipairs({ 401, 403 }) do
         write_json("m.json", fifty_entries())

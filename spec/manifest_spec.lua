@@ -142,4 +142,40 @@ describe("manifest", function()
     assert.equals("webp", manifest.extension("webp"))
     assert.equals("png", manifest.extension(nil))
   end)
+
+  it("writes an entry's sprite sheet and atlas, checked for collisions, only of a gif", function()
+    local m = assert(manifest.normalize({ output_dir = "out", entries = {
+      { prompt = "walk", output_format = "gif", output = "walk.gif", sheet = "sheets/walk-sheet.png",
+        sheet_columns = 4 } } }, { dir = "assets" }))
+    local entry = m.entries[1]
+    assert.equals("assets/out/sheets/walk-sheet.png", entry.sheet)
+    assert.equals(4, entry.sheet_columns)
+    local files = {}
+    for _, f in ipairs(manifest.output_files(entry)) do files[#files + 1] = f.what .. " " .. f.path end
+    assert.same({ "image assets/out/walk.gif", "sprite sheet assets/out/sheets/walk-sheet.png",
+                  "sprite sheet's atlas assets/out/sheets/walk-sheet.json", "record assets/out/walk.gif.json" }, files)
+    local _, problems = manifest.normalize({ entries = {
+      { prompt = "a", output_format = "gif", output = "a.gif", sheet = "a.png" },
+      { prompt = "b", output = "a.png" } } })
+    assert.matches("entry 2 (a.png): its image 'a.png' is also the sprite sheet of entry 1 (a.gif)",
+      table.concat(problems, "\n"), 1, true)
+    _, problems = manifest.normalize({ entries = {
+      { prompt = "a", output = "a.png", sheet = "a-sheet.png" },
+      { prompt = "b", output_format = "webp", sheet = "b-sheet.png" },
+      { prompt = "c", output_format = "gif", n = 2, sheet = "c-sheet.png" },
+      { prompt = "d", output_format = "gif", sheet_columns = 2 },
+      { prompt = "e", output_format = "gif", sheet = "../e.png" } },
+      defaults = { sheet = "x.png" } })
+    local text = table.concat(problems, "\n")
+    assert.matches("defaults: 'sheet' belongs in each entry", text, 1, true)
+    assert.matches("entry 1: 'sheet' makes a sprite sheet of a gif output, but the entry's output_format is "
+      .. "not given (png)", text, 1, true)
+    assert.matches("entry 2: 'sheet' makes a sprite sheet of a gif output, but the entry's output_format is 'webp'",
+      text, 1, true)
+    assert.matches("entry 3: 'sheet' takes one image", text, 1, true)
+    assert.matches("entry 4: 'sheet_columns' needs 'sheet'", text, 1, true)
+    assert.matches("entry 5: sheet '../e.png' is outside the output folder", text, 1, true)
+    assert.equals("a/b.c/walk.json", manifest.atlas_path("a/b.c/walk.png"))
+    assert.equals("a/b.c/walk.json", manifest.atlas_path("a/b.c/walk"))
+  end)
 end)

@@ -11,7 +11,9 @@
 -- `op` (generate, edit, variation; inferred from inputs and prompt),
 -- `inputs` (also `image`, `images`, `input`), `mask` (or `mask_bw`: a
 -- black-and-white picture made into the alpha mask on the way, see
--- gptimage.alpha_mask), `output` (or `out`) and `custom_id`. Keys starting with "_" and `comment` are ignored.
+-- gptimage.alpha_mask), `output` (or `out`), `custom_id`, and `sheet` (with
+-- `sheet_columns`: a sprite sheet of a gif output, see gptimage.spritesheet,
+-- written beside its JSON atlas once the image is saved). Keys starting with "_" and `comment` are ignored.
 -- Relative input, mask and output paths are relative to the manifest's
 -- folder (outputs to `output_dir` when given). An output may not leave that
 -- folder (an absolute path, or ".." above it) unless the manifest says
@@ -38,7 +40,7 @@ end
 local PIPELINE_FIELDS = {
   op = "string", inputs = "images", image = "images", images = "images",
   input = "images", mask = "string", mask_bw = "string", markup = "string", output = "string", out = "string",
-  custom_id = "string", comment = "any",
+  custom_id = "string", comment = "any", sheet = "string", sheet_columns = "integer",
 }
 
 local TOP_FIELDS = { defaults = true, entries = true, output_dir = true, comment = true,
@@ -123,7 +125,7 @@ local function field_problem(where, key, value, allow_output, names)
   if not wanted then
     return unknown_key_message(where, key, names)
   end
-  if not allow_output and (key == "output" or key == "out" or key == "custom_id") then
+  if not allow_output and (key == "output" or key == "out" or key == "custom_id" or key == "sheet") then
     return string.format("%s: '%s' belongs in each entry, not in the defaults", where, key)
   end
   return check_type(where, key, value, wanted)
@@ -187,6 +189,15 @@ local function image_count(options)
   return 1
 end
 
+--- The JSON atlas gptimage.spritesheet writes beside a saved sheet
+-- ("out/walk.png" -> "out/walk.json").
+function manifest.atlas_path(sheet)
+  local dir, name = sheet:match("^(.*/)([^/]*)$")
+  dir, name = dir or "", name or sheet
+  local stem = name:match("^(.+)%.[^.]*$") or name
+  return dir .. stem .. ".json"
+end
+
 --- Every file an entry writes, each { path =, what = }: its images, named
 -- as the module names them, and its sidecar record.
 function manifest.output_files(entry)
@@ -196,6 +207,10 @@ function manifest.output_files(entry)
   for i = 1, count do
     files[i] = { path = gptimage.save_path(entry.output, i, count, entry.options.output_format),
                  what = count > 1 and ("image " .. i) or "image" }
+  end
+  if entry.sheet then
+    files[#files + 1] = { path = entry.sheet, what = "sprite sheet" }
+    files[#files + 1] = { path = manifest.atlas_path(entry.sheet), what = "sprite sheet's atlas" }
   end
   files[#files + 1] = { path = cache.sidecar_path(entry.output), what = "record" }
   return files
@@ -339,6 +354,23 @@ function manifest.normalize(value, opts)
       if fields.mask and fields.mask_bw then
         problems[#problems + 1] = where .. ": give either 'mask' or 'mask_bw', not both"
       end
+      if fields.sheet ~= nil and fields.output_format ~= "gif" then
+        problems[#problems + 1] = string.format("%s: 'sheet' makes a sprite sheet of a gif output, but the "
+          .. "entry's output_format is %s (add \"output_format\": \"gif\")", where,
+          fields.output_format and ("'" .. tostring(fields.output_format) .. "'") or "not given (png)")
+      elseif fields.sheet ~= nil and image_count(fields) > 1 then
+        problems[#problems + 1] = where .. ": 'sheet' takes one image; the entry asks for n > 1"
+      end
+      if fields.sheet_columns ~= nil and fields.sheet == nil then
+        problems[#problems + 1] = where .. ": 'sheet_columns' needs 'sheet'"
+      elseif fields.sheet_columns ~= nil and fields.sheet_columns < 1 then
+        problems[#problems + 1] = where .. ": 'sheet_columns' must be 1 or more"
+      end
+      if type(fields.sheet) == "string" and leaves_folder(fields.sheet) and not allow_outside then
+        problems[#problems + 1] = string.format("%s: sheet '%s' is outside the output folder '%s'; set "
+          .. "\"allow_outside_output_dir\": true in the manifest (or pass --allow-outside-output-dir) to "
+          .. "write there", where, fields.sheet, output_base)
+      end
       if op ~= "variation" and fields.prompt == nil then
         problems[#problems + 1] = where .. ": 'prompt' is missing"
       end
@@ -377,6 +409,8 @@ function manifest.normalize(value, opts)
         output = output,
         label = label,
         custom_id = own.custom_id or label,
+        sheet = fields.sheet and fs.normalize(fs.join(output_base, fields.sheet)) or nil,
+        sheet_columns = fields.sheet_columns,
       }
     end
   end

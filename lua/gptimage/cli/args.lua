@@ -341,9 +341,10 @@ Manifest (JSON, or a Lua file that returns the same table):
   output_format, complexity, frame_count, svg ...), extra, timeout,
   max_retries; inputs (or image/images/input: a path or a list), mask (or
   mask_bw: a black-and-white picture, made into the alpha mask), markup;
-  output (or out); op (generate, edit or variation: by default edit when
-  there are inputs and a prompt, variation when there are inputs and no
-  prompt); custom_id (for the Batch API; default the output). Keys starting
+  output (or out); sheet (a sprite sheet of a gif output, with
+  sheet_columns, written with its JSON atlas beside it); op (generate,
+  edit or variation: by default edit when there are inputs and a prompt,
+  variation when there are inputs and no prompt); custom_id (for the Batch API; default the output). Keys starting
   with "_" and "comment" are ignored. Relative paths are relative to the
   manifest's folder; outputs go under output_dir (or -o DIR) when given,
   and may not leave it (an absolute path, or .. above it) unless the

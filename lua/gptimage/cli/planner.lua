@@ -240,6 +240,10 @@ local function prepare_entry(entry, values, pending)
       entry.batch_id = waiting.batch_id
     end
     entry.reason = build_reason(entry, record, hash)
+    if entry.status == "skip" and entry.sheet and fs.kind(entry.sheet) ~= "file" then
+      entry.status = "build"
+      entry.reason = "sprite sheet missing"
+    end
   end
   return true
 end

@@ -25,6 +25,28 @@ local dollars, unpack_list = common.dollars, common.unpack_list
 local error_fields, describe_error, error_hint = errors.error_fields, errors.describe_error, errors.error_hint
 local WAITING_STATUS, prepare_entry = planner.WAITING_STATUS, planner.prepare_entry
 
+-- The entry's sprite sheet (manifest field `sheet`) of its saved gif:
+-- true, or nil and an error table. Written before the record, so that an
+-- entry whose sheet failed is not up to date.
+local function write_sheet(entry)
+  if not entry.sheet then
+    return true
+  end
+  local source = entry.files[1]
+  if not source then
+    return nil, { kind = "io", message = "the response had no image to make the sprite sheet of" }
+  end
+  local ok, sheet, problem = pcall(require("gptimage").spritesheet, source,
+    { save = entry.sheet, columns = entry.sheet_columns })
+  if ok and sheet then
+    entry.sheet_path = sheet.path
+    return true
+  end
+  local message = ok and (type(problem) == "table" and problem.message or tostring(problem)) or tostring(sheet)
+  return nil, { kind = ok and type(problem) == "table" and problem.kind or "io",
+                message = "the image was saved but its sprite sheet was not: " .. message }
+end
+
 local function finish_entry(entry, res, err, progress, counts, values)
   if res then
     local files = {}
@@ -35,9 +57,13 @@ local function finish_entry(entry, res, err, progress, counts, values)
     entry.cost = res.cost
     entry.request_id = res.request_id
     entry.revised_prompt = res.images and res.images[1] and res.images[1].revised_prompt
-    local ok, problem = cache.write(entry.output, cache.record(entry.output, res, {
-      request_hash = entry.hash, model = entry.call.model, prompt = entry.call.prompt,
-    }))
+    local sheet_ok, sheet_err = write_sheet(entry)
+    local ok, problem = false, nil
+    if sheet_ok then
+      ok, problem = cache.write(entry.output, cache.record(entry.output, res, {
+        request_hash = entry.hash, model = entry.call.model, prompt = entry.call.prompt,
+      }))
+    end
     if ok then
       entry.status = "built"
       counts.built = counts.built + 1
@@ -47,7 +73,7 @@ local function finish_entry(entry, res, err, progress, counts, values)
         entry.label, dollars(res.cost or entry.estimate)))
       return
     end
-    err = { kind = "io", message = "the image was saved but its record was not: " .. tostring(problem) }
+    err = sheet_err or { kind = "io", message = "the image was saved but its record was not: " .. tostring(problem) }
   end
   entry.status = "failed"
   entry.error = error_fields(err)
