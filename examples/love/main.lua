@@ -12,14 +12,18 @@
 --   curl -s -X POST -d '{"delay": 3}' http://127.0.0.1:8765/__control/config
 --   GPTIMAGE_BASE_URL=http://127.0.0.1:8765/v1 love examples/love
 --
--- Keys: type the prompt, Return generates, Escape cancels (or quits when
--- idle). Images are saved in the game's save folder, under images/.
+-- Keys: type the prompt, Return generates, F2 asks for a walk cycle of it (a
+-- GIF, played as an animation), Escape cancels (or quits when idle). Images
+-- are saved in the game's save folder, under images/.
 
 local utf8 = require "utf8"
 local locate = require "locate"
 
 local DEFAULT_PROMPT = "a pixel-art treasure chest on a grassy hill, 16-bit game art"
 local REQUEST = { size = "1024x1024", quality = "low", stream = true, partial_images = 2 }
+-- F2: the prompt as a looping walk cycle, an animated GIF (no streaming).
+local WALK = { size = "1024x1024", quality = "low", output_format = "gif", frame_count = 8 }
+local WALK_SUFFIX = ", a side-view walk cycle, one frame per step, looping"
 
 local TONES = {
   busy = { 0.55, 0.75, 1 },
@@ -32,6 +36,7 @@ local images           -- the gptimage.love driver
 local prompt = ""      -- what the player types
 local job              -- the generation in flight, if any
 local picture          -- the last love Image (a partial while one streams)
+local walk             -- the last walk cycle: images:animation's result, played in draw
 local partials = 0
 local status, tone = "", "hint"
 local started_at = 0
@@ -57,7 +62,7 @@ local function slug(text)
   return words:sub(1, 32):gsub("-+$", "")
 end
 
-local function generate()
+local function generate(want_walk)
   if job or not images then
     return
   end
@@ -66,10 +71,10 @@ local function generate()
   end
   love.filesystem.createDirectory("images")
   local call = {}
-  for key, value in pairs(REQUEST) do
+  for key, value in pairs(want_walk and WALK or REQUEST) do
     call[key] = value
   end
-  call.prompt = prompt
+  call.prompt = want_walk and (prompt .. WALK_SUFFIX) or prompt
   call.save = string.format("%s/images/%s-%s.{ext}", love.filesystem.getSaveDirectory(),
     os.date("%Y%m%d-%H%M%S"), slug(prompt) ~= "" and slug(prompt) or "image")
   call.on_partial_image = function(image, index)
@@ -84,8 +89,17 @@ local function generate()
       say("cancelled. Return tries again.", "calm")
     elseif not res then
       say("could not generate: " .. describe(err), "calm")
+    elseif want_walk then
+      local anim, problem = images:animation(res)
+      if not anim then
+        say("could not play the walk cycle: " .. describe(problem), "calm")
+        return
+      end
+      walk, picture = anim, nil
+      say(string.format("walk cycle of %d frames saved as %s in %.1f s", #anim.quads,
+        res.images[1].path:match("[^/]*$"), love.timer.getTime() - started_at), "done")
     else
-      picture = image or picture
+      picture, walk = image or picture, nil
       say(string.format("saved %s in %.1f s%s", res.images[1].path:match("[^/]*$"),
         love.timer.getTime() - started_at, res.cost and string.format(", $%.3f", res.cost) or ""), "done")
     end
@@ -140,6 +154,8 @@ end
 function love.keypressed(key)
   if key == "return" or key == "kpenter" then
     generate()
+  elseif key == "f2" then
+    generate(true)
   elseif key == "escape" then
     if job then
       images:cancel(job) -- the callback says "cancelled"
@@ -172,6 +188,12 @@ function love.draw()
     love.graphics.setColor(1, 1, 1)
     love.graphics.draw(picture, (width - picture:getWidth() * scale) / 2, 40, 0, scale, scale)
   end
+  if walk then
+    local quad = walk:at(t)
+    local scale = math.min(width / walk.frame_width, (height - 110) / walk.frame_height)
+    love.graphics.setColor(1, 1, 1)
+    love.graphics.draw(walk.image, quad, (width - walk.frame_width * scale) / 2, 40, 0, scale, scale)
+  end
   if job then
     draw_spinner(width - 50, height - 75, t)
   end
@@ -185,6 +207,6 @@ function love.draw()
   end
   love.graphics.printf(line, 10, height - 50, width - 80, "left")
   love.graphics.setColor(TONES.hint)
-  love.graphics.printf("Return: generate   Escape: cancel / quit", 10, height - 25, width - 20, "left")
+  love.graphics.printf("Return: generate   F2: walk cycle   Escape: cancel / quit", 10, height - 25, width - 20, "left")
   love.graphics.setColor(1, 1, 1)
 end

@@ -98,7 +98,11 @@ graphics.printf = function(text, ...)
 end
 graphics.draw = function(drawable, ...)
   if type(drawable) == "userdata" and drawable.typeOf and drawable:typeOf("Image") then
-    drawn.images[#drawn.images + 1] = { drawable = drawable, width = drawable:getWidth() }
+    local quad = select(1, ...)
+    if not (type(quad) == "userdata" and quad.typeOf and quad:typeOf("Quad")) then
+      quad = nil
+    end
+    drawn.images[#drawn.images + 1] = { drawable = drawable, width = drawable:getWidth(), quad = quad }
   end
   return real.draw(drawable, ...)
 end
@@ -117,7 +121,7 @@ end
 local function status_line()
   for _, item in ipairs(drawn.texts) do
     if item.text:find("^generating") or item.text:find("^partial") or item.text:find("^saved")
-      or item.text:find("^cancelled") or item.text:find("^could not") or item.text:find("^type a prompt")
+      or item.text:find("^cancelled") or item.text:find("^walk cycle") or item.text:find("^could not") or item.text:find("^type a prompt")
       or item.text:find("OPENAI_API_KEY") or item.text:find("gptimage") then
       return item
     end
@@ -199,6 +203,50 @@ steps[#steps + 1] = { name = "escape cancels, calmly, and the game goes on", run
   end
   check(not red(line), "the cancel is not red", line.text)
   check(#util.listdir(save_dir) == 1, "nothing more is saved")
+  type_text(" walking")
+  game.keypressed("f2")
+  return true
+end }
+
+-- F2: a walk cycle as a GIF, played frame by frame. Distinct quads are
+-- counted over drawn frames; the step ends once several have been seen.
+local walk_quads, walk_frames = {}, 0
+steps[#steps + 1] = { name = "F2 asks for a walk cycle and plays it", run = function()
+  local line = status_line()
+  if line and line.text:find("^could not") then
+    check(false, "the walk cycle arrives", line.text)
+    return true
+  end
+  if not (line and line.text:find("^walk cycle")) then
+    return false
+  end
+  local sheet = drawn.images[1]
+  if walk_frames == 0 then
+    local request = srv:last_request()
+    check(request.json.output_format == "gif" and request.json.frame_count == 8,
+      "a gif of 8 frames was asked for", tostring(request.json.output_format) .. " " .. tostring(request.json.frame_count))
+    check(request.json.prompt:find("^a red fox in snow walking, a side%-view walk cycle"),
+      "the typed prompt asks for a walk cycle", request.json.prompt)
+    check(line.text:find("^walk cycle of 8 frames"), "the animation has 8 frames", line.text)
+    check(#drawn.images == 1 and sheet.quad ~= nil, "the sheet is drawn through a quad")
+    local files = util.listdir(save_dir)
+    local gifs = 0
+    for _, name in ipairs(files) do
+      if name:find("walking%.gif$") then gifs = gifs + 1 end
+    end
+    check(gifs == 1, "the gif is saved under images/", table.concat(files, " "))
+  end
+  walk_frames = walk_frames + 1
+  if sheet and sheet.quad then
+    local x, y = sheet.quad:getViewport()
+    walk_quads[x .. "," .. y] = true
+  end
+  local distinct = 0
+  for _ in pairs(walk_quads) do distinct = distinct + 1 end
+  if distinct < 3 then
+    return false
+  end
+  check(distinct >= 3, "several different frames were drawn", distinct .. " in " .. walk_frames .. " frames")
   return true
 end }
 
