@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "imgtools.h"
+#include "input.h"
 #include "image.h"
 #include "imgops.h"
 #include "gif_codec.h"
@@ -146,20 +147,6 @@ static int load_path(lua_State *L, const char *path, size_t len, const char *wha
   return 0;
 }
 
-static FILE *lua_file(lua_State *L, int idx, int *closed) {
-#if LUA_VERSION_NUM >= 502
-  luaL_Stream *s = (luaL_Stream *)luaL_testudata(L, idx, LUA_FILEHANDLE);
-  if (s == NULL) return NULL;
-  *closed = s->closef == NULL || s->f == NULL;
-  return *closed ? NULL : s->f;
-#else
-  FILE **s = (FILE **)luaL_testudata(L, idx, LUA_FILEHANDLE);
-  if (s == NULL) return NULL;
-  *closed = *s == NULL;
-  return *s;
-#endif
-}
-
 /* An open io file, from its position to its end, its position unmoved. */
 static int load_file(lua_State *L, FILE *f, const char *what, source *src) {
   char msg[ERR_SIZE];
@@ -241,7 +228,7 @@ static int load_input(lua_State *L, int idx, const char *what, source *src) {
     }
     luaL_error(L, "%s: a table input needs 'data' (bytes) or 'path' as a string", what);
   }
-  if ((f = lua_file(L, idx, &closed)) != NULL || closed) {
+  if ((f = gi_input_lua_file(L, idx, &closed)) != NULL || closed) {
     if (closed) luaL_error(L, "%s: the io file is closed", what);
     return load_file(L, f, what, src);
   }

@@ -272,8 +272,7 @@ static void open_path(lua_State *L, gi_input *in, const char *label, const char 
   snprintf(in->filename, sizeof in->filename, "%s", basename_of(path));
 }
 
-/* The FILE of an io file object, or NULL (with *closed) */
-static FILE *lua_file(lua_State *L, int idx, int *closed) {
+FILE *gi_input_lua_file(lua_State *L, int idx, int *closed) {
 #if LUA_VERSION_NUM >= 502
   luaL_Stream *s = (luaL_Stream *)luaL_testudata(L, idx, LUA_FILEHANDLE);
   if (s == NULL) return NULL;
@@ -416,7 +415,7 @@ void gi_input_read(lua_State *L, int idx, int keep_idx, const char *label, gi_in
         luaL_error(L, "%s (bytes) is not a PNG, JPEG or WebP image (nor a path)", label);
       open_path(L, in, label, s, len);
     }
-  } else if ((f = lua_file(L, idx, &closed)) != NULL || closed) {
+  } else if ((f = gi_input_lua_file(L, idx, &closed)) != NULL || closed) {
     if (closed) luaL_error(L, "%s: the io file is closed", label);
     keep_value(L, idx, keep_idx);
     open_file(L, in, label, f);

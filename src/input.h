@@ -5,6 +5,7 @@
 #ifndef GPTIMAGE_INPUT_H
 #define GPTIMAGE_INPUT_H
 
+#include <stdio.h>
 #include "curlapi.h"
 #include "lua_compat.h"
 
@@ -30,6 +31,10 @@ typedef struct gi_input {
 
 /* The type of an image from its first bytes (n of them): 1 and *type, or 0
  * when they are not a PNG, JPEG or WebP. */
+/* The FILE of a Lua io file object at idx, or NULL: not an io file, or a
+ * closed one (then *closed is 1). */
+FILE *gi_input_lua_file(lua_State *L, int idx, int *closed);
+
 int gi_input_sniff(const unsigned char *h, size_t n, gi_image_type *type);
 /* A zeroed input whose memory is anchored in the table at keep_idx, so the
  * upload callbacks can point at it until the job ends. */

@@ -369,5 +369,6 @@ options.ESTIMATE_OPTIONS = ESTIMATE_OPTIONS
 options.MAIN_HELP = MAIN_HELP
 options.MANIFEST_HELP = MANIFEST_HELP
 options.help_text = help_text
+options.find_option = find_option
 
 return options

@@ -31,15 +31,7 @@ local function filter(list, prefix)
   return out
 end
 
-local function find_spec(specs, name)
-  for _, spec in ipairs(specs) do
-    for _, spec_name in ipairs(spec.names) do
-      if spec_name == name then
-        return spec
-      end
-    end
-  end
-end
+local find_spec = args_help.find_option
 
 -- The module's API table, when the module loads (completion works without it).
 local function api_values(key)
