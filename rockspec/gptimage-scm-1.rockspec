@@ -33,7 +33,7 @@ build = {
       sources = {
         "src/gptimage.c", "src/client.c", "src/clock.c", "src/job.c", "src/transfer.c",
         "src/result.c", "src/retry.c", "src/download.c", "src/raw.c",
-        "src/batch.c", "src/deliver.c", "src/buffer.c", "src/request.c",
+        "src/batch.c", "src/deliver.c", "src/buffer.c", "src/request.c", "src/rules.c",
         "src/models.c", "src/options.c", "src/input.c", "src/scanner.c", "src/sse.c",
         "src/b64sink.c", "src/errors.c", "src/json.c", "src/cost.c",
         "src/savepath.c", "src/curlapi.c", "src/hint.c",

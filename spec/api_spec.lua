@@ -202,6 +202,7 @@ describe("today's fields", function()
     refuses({ prompt = "a", output_format = "svg", n = 2 },
       "option 'n' = 2 is not valid with output_format 'svg'; it makes one image (n = 1)")
     refuses({ prompt = "a", frame_count = 4 }, "option 'frame_count' needs output_format 'gif'")
+    refuses({ prompt = "a", frame_duration_ms = 80 }, "option 'frame_duration_ms' needs output_format 'gif'")
     refuses({ prompt = "a", output_format = "gif", frame_count = 17 },
       "option 'frame_count' = 17 is not valid for gpt-image-2.6-flare; use 2 to 16")
     refuses({ prompt = "a", output_format = "gif", frame_duration_ms = -5 },
@@ -209,6 +210,17 @@ describe("today's fields", function()
     refuses({ prompt = "a", svg = { model = "m" } }, "option 'svg' needs output_format 'svg'")
     refuses({ prompt = "a", output_format = "svg", svg = { modle = "m" } },
       "option 'svg' takes 'model' and 'reasoning', not 'modle'")
+    refuses({ prompt = "a", output_format = "svg", svg = { model = 5 } },
+      "option 'svg' field 'model' must be a string, got number")
+    refuses({ prompt = "a", output_format = "svg", svg = { reasoning = "low" } },
+      "option 'svg' field 'reasoning' must be a table, got string")
+    refuses({ prompt = "a", output_format = "svg", svg = { reasoning = { level = "low" } } },
+      "option 'svg' field 'reasoning' takes only 'effort'")
+    refuses({ prompt = "a", output_format = "svg", svg = { reasoning = { effort = 3 } } },
+      "option 'svg' field 'reasoning.effort' must be a string, got number")
+    -- its shape is checked for every model, known or not
+    assert.equals("option 'svg' field 'model' must be a string, got boolean",
+      raised(gptimage.validate, "generate", { prompt = "a", model = "gpt-image-9", svg = { model = true } }))
     refuses({ prompt = "a", output_format = "svg", svg = { reasoning = { effort = "huge" } } },
       "option 'svg' field 'reasoning.effort' = 'huge' is not valid; use 'none', 'minimal', 'low', 'medium', "
         .. "'high', 'xhigh' or 'max'")

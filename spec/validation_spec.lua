@@ -186,6 +186,9 @@ describe("validation", function()
       rejects("edit", { prompt = "a", image = png64, extra = { t = { 1 } } },
         "option 'extra' field 't' must be a string, number or boolean for edit (it is sent as a form field), got table")
       rejects("edit", { prompt = "a", image = png64, extra = { x = 1 / 0 } }, "option 'extra' field 'x' must be a finite number")
+      rejects("generate", { prompt = "a", extra = { [""] = 1 } }, "option 'extra' has an empty field name or one with NUL bytes")
+      rejects("generate", { prompt = "a", extra = { ["a\0b"] = 1 } },
+        "option 'extra' has an empty field name or one with NUL bytes")
       passes("generate", { prompt = "a", extra = { nested = { list = { 1, 2 }, flag = true } } })
       passes("edit", { prompt = "a", image = png64, extra = { s = "x", ratio = 1.25, b = false } })
     end)
@@ -519,6 +522,25 @@ describe("validation", function()
         passes("edit", { prompt = "a", image = png64, mask = mask, model = "dall-e-2" })
       end
       passes("edit", { prompt = "a", image = { images.jpeg{ width = 64, height = 64 }, png64 }, mask = rgba64 })
+    end)
+
+    it("take markup: a PNG with alpha, under 50 MB, the first image's size; not with a mask", function()
+      rejects("edit", { prompt = "a", image = png64, markup = png64 },
+        "the markup must have an alpha channel (transparent where nothing is drawn)")
+      rejects("edit", { prompt = "a", image = png64, markup = images.jpeg{ width = 64, height = 64 } },
+        "the markup must be a PNG (it is image/jpeg)")
+      rejects("edit", { prompt = "a", image = png64, markup = images.png{ width = 8, height = 8, colour = "rgba" } },
+        "the markup is 8x8 but image (bytes) is 64x64: they must be the same size")
+      rejects("edit", { prompt = "a", image = png64, markup = rgba64 .. ("\0"):rep(50 * 1024 * 1024) },
+        { "the markup must be under 50 MB" })
+      -- the mask's 4 MB limit is not the markup's
+      passes("edit", { prompt = "a", image = png64, markup = rgba64 .. ("\0"):rep(4 * 1024 * 1024) })
+      rejects("edit", { prompt = "a", image = png64, markup = rgba64, mask = rgba64 },
+        "options 'markup' and 'mask' cannot be used together")
+      rejects("edit", { prompt = "a", image = png64, markup = rgba64, model = "gpt-image-2" },
+        "option 'markup' is not supported by gpt-image-2")
+      -- a model the module does not know: the API tells
+      passes("edit", { prompt = "a", image = png64, markup = png64, model = "gpt-image-9" })
     end)
   end)
 

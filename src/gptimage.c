@@ -10,6 +10,7 @@
 #include "client.h"
 #include "job.h"
 #include "request.h"
+#include "rules.h"
 #include "options.h"
 #include "errors.h"
 #include "version.h"
@@ -152,7 +153,7 @@ int luaopen_gptimage(lua_State *L) {
   /* the model of calls that name none (GPTIMAGE_MODEL or the built-in one) */
   lua_pushstring(L, gi_model_default());
   lua_setfield(L, -2, "default_model");
-  lua_pushstring(L, gi_request_variation_prompt);
+  lua_pushstring(L, gi_rules_variation_prompt);
   lua_setfield(L, -2, "variation_prompt");
   lua_newtable(L);
   lua_pushcfunction(L, module_index);

@@ -3,7 +3,7 @@
  * Each row holds a model's lifecycle (active, deprecated, shut down; the
  * date and what replaces it), its capabilities (GI_CAP_* bits) and its
  * prices (tokens, or per image for dall-e) and, where one is published, its
- * output-token table.  Validation (request.c, with the options of
+ * output-token table.  Validation (rules.c, with the options of
  * options.c), costs (cost.c), the API error of a shut-down model (errors)
  * and gptimage.models all read this table; a model not listed here is
  * passed through with type checks only, and its costs are unknown. */

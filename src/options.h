@@ -4,7 +4,7 @@
  * endpoints that take it, the model families and capabilities it needs,
  * its values (each with the families and capabilities it needs), its
  * integer range, and the metavar and help line the command line shows.
- * The request builder and validation (request.c), gptimage.options and,
+ * Validation (rules.c), the request builder (request.c), gptimage.options and,
  * through it, the command line's flags and help, the manifest's fields,
  * the Batch API's body fields and the cache's request fields all come from
  * this table: a new API field is one row here. */
@@ -14,7 +14,7 @@
 #include "lua_compat.h"
 #include "models.h"
 
-/* endpoints, as bits in gi_op order (request.h) */
+/* endpoints, as bits in gi_op order (rules.h) */
 #define GI_ON_GENERATE 1
 #define GI_ON_EDIT 2
 #define GI_ON_VARIATION 4

@@ -1,10 +1,11 @@
-/* request: turns one call's options into a validated API request.
+/* request: turns one call's options into an API request.
  *
  * A variation on any model but dall-e-2 is built as an edit of the image
- * with a variation prompt (the variations endpoint is retired).
+ * with a variation prompt (the variations endpoint is retired; rules.h).
  *
- * gi_request_build checks every option against the chosen model and raises a
- * Lua error for caller bugs before anything touches the network; then it
+ * gi_request_build has the rules (rules.h) check every option against the
+ * chosen model, raising a Lua error for caller bugs before anything touches
+ * the network, reads the input images (checked by the rules too); then it
  * builds the body: JSON (generations, through cjson) or a curl_mime multipart
  * form (edits, variations) whose file parts stream from disk.  Lua strings
  * the form points into are stored in the table at keep_idx so they outlive
@@ -16,8 +17,7 @@
 #include <stddef.h>
 #include "curlapi.h"
 #include "lua_compat.h"
-
-typedef enum { GI_OP_GENERATE = 0, GI_OP_EDIT, GI_OP_VARIATION } gi_op;
+#include "rules.h"
 
 typedef struct gi_request {
   gi_op op;
@@ -38,12 +38,6 @@ typedef struct gi_request {
   int input_fd_count;
 } gi_request;
 
-/* The prompt of a variation made as an edit when the call gives none. */
-extern const char gi_request_variation_prompt[];
-
-/* Option names every call accepts besides the API's own (save, on_done ...). */
-extern const char *const gi_request_local_options[];
-
 /* opts_idx: the options table.  default_model: the client's model (may be NULL).
  * easy: the handle the mime form is built for.  keep_idx: a table to anchor
  * Lua values in.  Raises on caller bugs; returns normally otherwise. */
@@ -52,8 +46,8 @@ void gi_request_build(lua_State *L, int opts_idx, gi_op op, const char *default_
 void gi_request_free(gi_request *req);
 
 /* gptimage.validate(op, opts [, model]) -> true, or raises with the reason:
- * every check of gi_request_build (names, types, per-model values, input
- * images read from their headers) and nothing else; no curl handle, no
+ * every check of gi_request_build (the rules, and the input images read
+ * from their headers) and nothing else; no curl handle, no
  * network.  model stands in for the client's model (default
  * gptimage.default_model). */
 int gi_request_validate(lua_State *L);
