@@ -143,6 +143,19 @@ describe("manifest", function()
     assert.equals("png", manifest.extension(nil))
   end)
 
+  it("names files with the module's extension for every format, one it does not know too", function()
+    local gptimage = require "gptimage"
+    for _, format in ipairs{ "png", "jpeg", "jpg", "webp", "gif", "svg", "avif", "heic" } do
+      assert.equals(gptimage.extension(format), manifest.extension(format))
+    end
+    assert.equals("avif", manifest.extension("avif"))
+    -- the name planned for an entry without an output is the one "{ext}" gives
+    local m = assert(manifest.normalize({ entries = {
+      { prompt = "a fox", model = "gpt-image-9", output_format = "avif" } } }, { dir = "assets" }))
+    assert.equals("assets/001-a-fox.avif", m.entries[1].output)
+    assert.equals(m.entries[1].output, gptimage.save_path("assets/001-a-fox.{ext}", 1, 1, "avif"))
+  end)
+
   it("writes an entry's sprite sheet and atlas, checked for collisions, only of a gif", function()
     local m = assert(manifest.normalize({ output_dir = "out", entries = {
       { prompt = "walk", output_format = "gif", output = "walk.gif", sheet = "sheets/walk-sheet.png",

@@ -21,6 +21,7 @@
 -- entries may write one file, counting numbered images and sidecar records.
 
 local cjson = require "cjson"
+local gptimage = require "gptimage"
 local cache = require "gptimage.cache"
 local json = require "gptimage.json"
 local fs = require "gptimage.fs"
@@ -31,7 +32,7 @@ local manifest = {}
 -- (every field of the module's API table but the input images, which are
 -- pipeline fields, and stream, which partial_images implies)
 manifest.API_FIELDS = { extra = "table", timeout = "number", max_retries = "integer" }
-for _, o in ipairs(require("gptimage").options) do
+for _, o in ipairs(gptimage.options) do
   if o.type ~= "image" and o.name ~= "stream" then
     manifest.API_FIELDS[o.name] = o.type
   end
@@ -48,8 +49,6 @@ local TOP_FIELDS = { defaults = true, entries = true, output_dir = true, comment
 
 local OPS = { generate = true, edit = true, variation = true }
 
-local EXTENSIONS = { png = "png", jpeg = "jpg", jpg = "jpg", webp = "webp", gif = "gif", svg = "svg" }
-
 local function all_fields()
   local names = {}
   for name in pairs(manifest.API_FIELDS) do
@@ -65,7 +64,7 @@ end
 --- The closest of `names` to `word`, when close enough to be a typo.
 -- (Edit distance: the module's, a swap of neighbours counting as one edit.)
 function manifest.suggest(word, names)
-  local edit_distance = require("gptimage").edit_distance
+  local edit_distance = gptimage.edit_distance
   local best, best_distance
   for _, name in ipairs(names) do
     local distance = edit_distance(word, name)
@@ -160,9 +159,11 @@ function manifest.slug(text)
   return slug(text or "")
 end
 
---- The file extension for an output format (png, jpeg, webp).
+--- The file extension for an output format ("jpeg" -> "jpg", nil -> "png"):
+-- the module's own (gptimage.extension), the one its "{ext}" and save paths
+-- use, so that a name planned here is the name the file is saved under.
 function manifest.extension(output_format)
-  return EXTENSIONS[output_format or "png"] or "png"
+  return gptimage.extension(output_format)
 end
 
 local function image_list(value)
@@ -201,7 +202,6 @@ end
 --- Every file an entry writes, each { path =, what = }: its images, named
 -- as the module names them, and its sidecar record.
 function manifest.output_files(entry)
-  local gptimage = require "gptimage"
   local count = image_count(entry.options)
   local files = {}
   for i = 1, count do
