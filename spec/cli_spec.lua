@@ -231,6 +231,23 @@ describe("gptimage command", function()
       assert.is_number(record.created)
     end)
 
+    it("writes the record beside the file saved, not under an -o template", function()
+      local r = run_json({ "generate", "a coin", "--quality", "low", "--output-format", "jpeg",
+                           "-o", "shots/{i}.{ext}" })
+      assert.equals(0, r.code, r.stderr)
+      assert.same({ "shots/1.jpg" }, r.json.files)
+      local record = sidecar("shots/1.jpg")
+      assert.same({ "1.jpg" }, record.files)
+      assert.equals(srv:last_request().request_id, record.request_id)
+      assert.same({ "1.jpg", "1.jpg.json" }, util.listdir(path("shots")))
+      -- n > 1: one record, beside image 1, listing every image
+      r = run_json({ "generate", "a card", "-n", "2", "--quality", "low", "-o", "cards/card-{i}.{ext}" })
+      assert.equals(0, r.code, r.stderr)
+      assert.same({ "cards/card-1.png", "cards/card-2.png" }, r.json.files)
+      assert.same({ "card-1.png", "card-2.png" }, sidecar("cards/card-1.png").files)
+      assert.same({ "card-1.png", "card-1.png.json", "card-2.png" }, util.listdir(path("cards")))
+    end)
+
     it("prints the saved path, and -o - writes the image to stdout", function()
       local r = run({ "generate", "-p", "a shield", "--quality", "low" })
       assert.equals(0, r.code, r.stderr)

@@ -2,7 +2,8 @@
 --
 -- One request from flags: checked and estimated before sending (--dry-run
 -- and --budget stop there), saved where -o says (or to stdout with -o -, or
--- under a name made from the prompt), with its <output>.json record.
+-- under a name made from the prompt), with its <output>.json record beside
+-- the first image saved.
 --
 -- Contract: run_single returns an exit code; bad arguments raise usage
 -- errors before anything is sent.
@@ -181,7 +182,12 @@ local function run_single(op, values, positional, gptimage)
     files[i] = image.path
   end
   if not values.no_sidecar then
-    local written, write_problem = cache.write(output, cache.record(output, res, {
+    -- beside a file that was saved, not under the template: "{i}" and
+    -- "{ext}" resolved as for image 1 (the name itself for a plain -o;
+    -- numbered images of -n are listed in that one record)
+    local saved = res.images or {}
+    local beside = #saved == 1 and saved[1].path or gptimage.save_path(output, 1, 1, call.output_format)
+    local written, write_problem = cache.write(beside, cache.record(beside, res, {
       request_hash = hash, model = call.model, prompt = prompt,
     }))
     if not written then
