@@ -416,15 +416,82 @@ describe("gptimage command", function()
       local atlas = cjson.decode((assert(util.read(path("out/walk-sheet.json")))))
       assert.equals(4, #atlas.frames)
       assert.equals(1, #image_requests())
-      -- up to date: nothing sent; without the sheet the entry is built again
+      -- up to date: nothing sent
       r = run({ "run", "m.json", "-q" })
       assert.equals(0, r.code, r.stderr)
       assert.equals(1, #image_requests())
-      os.remove(path("out/walk-sheet.png"))
-      r = run({ "run", "m.json", "-q" })
-      assert.equals(0, r.code, r.stderr)
+      assert.equals(2, sidecar("out/walk.gif").sheet_columns)
+    end)
+
+    it("cuts a missing sprite sheet again from the gif on disk, without a request", function()
+      write_json("m.json", { output_dir = "out", entries = {
+        { prompt = "a knight walking", output_format = "gif", frame_count = 4, size = "1024x1024",
+          output = "walk.gif", sheet = "walk-sheet.png", sheet_columns = 2 } } })
+      assert.equals(0, run({ "run", "m.json", "-q" }).code)
+      assert.equals(1, #image_requests())
+      local gif_bytes = util.read(path("out/walk.gif"))
+      for _, gone in ipairs({ "out/walk-sheet.png", "out/walk-sheet.json" }) do
+        os.remove(path(gone))
+        local plan = run({ "run", "m.json", "--dry-run" })
+        assert.equals(0, plan.code, plan.stderr)
+        assert.matches("0 to build, 0 up to date, 1 sprite sheet to cut again from its gif", plan.stdout, 1, true)
+        assert.matches("  sheet    walk.gif  cut from the gif on disk, no request  (sprite sheet", plan.stdout, 1, true)
+        assert.matches("estimated cost: $0.00", plan.stdout, 1, true)
+        local r = run_json({ "run", "m.json" })
+        assert.equals(0, r.code, r.stderr)
+        assert.equals(1, #image_requests())
+        assert.same({ 0, 1, 0 }, { r.json.summary.images, r.json.summary.sheets, r.json.summary.cost })
+        assert.same({ "png", 2048, 2048 }, { gptimage.info(path("out/walk-sheet.png")).format,
+          gptimage.info(path("out/walk-sheet.png")).width, gptimage.info(path("out/walk-sheet.png")).height })
+        assert.equals(4, #cjson.decode((assert(util.read(path("out/walk-sheet.json"))))).frames)
+        assert.equals(gif_bytes, util.read(path("out/walk.gif")))
+      end
+      -- then up to date again; a missing gif is a new request, and its sheet is cut from the new gif
+      assert.matches("1 up to date", run({ "run", "m.json" }).stderr, 1, true)
+      assert.equals(1, #image_requests())
+      os.remove(path("out/walk.gif"))
+      assert.equals(0, run({ "run", "m.json", "-q" }).code)
       assert.equals(2, #image_requests())
-      assert.equals(2048, assert(gptimage.info(path("out/walk-sheet.png"))).width)
+      assert.is_true(util.exists(path("out/walk-sheet.png")))
+    end)
+
+    it("cuts the sprite sheet again when only sheet_columns changes, without a request", function()
+      local function manifest_with(columns)
+        write_json("m.json", { output_dir = "out", entries = {
+          { prompt = "a knight walking", output_format = "gif", frame_count = 4, size = "1024x1024",
+            output = "walk.gif", sheet = "walk-sheet.png", sheet_columns = columns } } })
+      end
+      local function sheet_size()
+        local info = assert(gptimage.info(path("out/walk-sheet.png")))
+        return { info.width, info.height }
+      end
+      manifest_with(2)
+      assert.equals(0, run({ "run", "m.json", "-q" }).code)
+      assert.same({ 2048, 2048 }, sheet_size())
+      manifest_with(4)
+      local plan = run({ "run", "m.json", "--dry-run" })
+      assert.matches("(sprite sheet columns changed)", plan.stdout, 1, true)
+      local r = run({ "run", "m.json" })
+      assert.equals(0, r.code, r.stderr)
+      assert.matches("0 images built, 0 up to date, 1 sprite sheet cut again from its gif, 0 failed", r.stderr, 1, true)
+      assert.same({ 4096, 1024 }, sheet_size())
+      assert.equals(4, sidecar("out/walk.gif").sheet_columns)
+      assert.equals(1, #image_requests())
+      -- now current: nothing to do
+      assert.matches("0 images built, 1 up to date, 0 failed", run({ "run", "m.json" }).stderr, 1, true)
+      assert.same({ 4096, 1024 }, sheet_size())
+      -- back to the default columns (none given)
+      manifest_with(nil)
+      assert.equals(0, run({ "run", "m.json", "-q" }).code)
+      assert.is_nil(sidecar("out/walk.gif").sheet_columns)
+      assert.equals(1, #image_requests())
+      -- a prompt change is a new request, as before
+      write_json("m.json", { output_dir = "out", entries = {
+        { prompt = "a knight running", output_format = "gif", frame_count = 4, size = "1024x1024",
+          output = "walk.gif", sheet = "walk-sheet.png", sheet_columns = 1 } } })
+      assert.equals(0, run({ "run", "m.json", "-q" }).code)
+      assert.equals(2, #image_requests())
+      assert.same({ 1024, 4096 }, sheet_size())
     end)
 
     it("fails an entry whose sprite sheet cannot be written, without a record", function()

@@ -198,7 +198,7 @@ local function dependency_order(m)
   return order
 end
 
-local WAITING_STATUS = { build = true, deferred = true, running = true }
+local WAITING_STATUS = { build = true, deferred = true, running = true, sheet = true }
 
 -- Why an entry is to be built, from the record of its last build (nil:
 -- none): "new", "file missing", "prompt changed", or what else changed.
@@ -215,8 +215,23 @@ local function build_reason(entry, record, hash)
   return "options changed"
 end
 
+-- Why the sprite sheet of an up-to-date entry must be cut again from its
+-- GIF (missing, or cut with other columns than the entry asks), or nil.
+local function sheet_outdated(entry, record)
+  if fs.kind(entry.sheet) ~= "file" then
+    return "sprite sheet missing"
+  elseif fs.kind(manifest.atlas_path(entry.sheet)) ~= "file" then
+    return "sprite sheet's atlas missing"
+  elseif record.sheet_columns ~= entry.sheet_columns then
+    return "sprite sheet columns changed"
+  end
+  return nil
+end
+
 -- Checks an entry against the module and the cache: status "build",
--- "skip" or "pending"; nil, message when invalid or unreadable.
+-- "skip", "sheet" (up to date but for its sprite sheet, which is cut again
+-- from the GIF on disk without a request) or "pending"; nil, message when
+-- invalid or unreadable.
 local function prepare_entry(entry, values, pending)
   local ok, problem = batchapi.validate(entry.op, entry.call)
   if not ok then
@@ -240,9 +255,13 @@ local function prepare_entry(entry, values, pending)
       entry.batch_id = waiting.batch_id
     end
     entry.reason = build_reason(entry, record, hash)
-    if entry.status == "skip" and entry.sheet and fs.kind(entry.sheet) ~= "file" then
-      entry.status = "build"
-      entry.reason = "sprite sheet missing"
+    local why = entry.status == "skip" and entry.sheet and sheet_outdated(entry, record)
+    if why then
+      entry.status = "sheet"
+      entry.reason = why
+      entry.files = cache.record_files(entry.output, record)
+      entry.batchable = false
+      entry.estimate = 0
     end
   end
   return true
@@ -302,9 +321,13 @@ local function make_plan(m, values, gptimage)
     usage_error(string.format("manifest '%s' has %s (nothing was sent):\n%s", m.path,
       plural(#problems, "invalid entry", "invalid entries"), table.concat(lines, "\n")))
   end
-  local plan = { todo = {}, skipped = 0, pending = 0, estimate = 0, unknown = 0, pending_map = pending }
+  local plan = { todo = {}, skipped = 0, pending = 0, sheets = 0, estimate = 0, unknown = 0, pending_map = pending }
   for _, entry in ipairs(order) do
-    if entry.status == "build" or entry.status == "deferred" then
+    if entry.status == "sheet" then
+      -- no request: the runner cuts it from the GIF on disk
+      plan.todo[#plan.todo + 1] = entry
+      plan.sheets = plan.sheets + 1
+    elseif entry.status == "build" or entry.status == "deferred" then
       plan.todo[#plan.todo + 1] = entry
       if entry.estimate then
         plan.estimate = plan.estimate + entry.estimate
@@ -365,8 +388,10 @@ local function print_plan(m, plan, values)
     width = math.max(width, #entry.label)
   end
   width = math.min(width, 48)
-  lines[#lines + 1] = string.format("plan for %s: %s, %d to build, %d up to date%s", m.path,
-    plural(#m.entries, "entry", "entries"), #plan.todo, plan.skipped,
+  lines[#lines + 1] = string.format("plan for %s: %s, %d to build, %d up to date%s%s", m.path,
+    plural(#m.entries, "entry", "entries"), #plan.todo - plan.sheets, plan.skipped,
+    plan.sheets > 0 and string.format(", %s to cut again from its gif",
+      plural(plan.sheets, "sprite sheet")) or "",
     plan.pending > 0 and string.format(", %d waiting in a batch", plan.pending) or "")
   for _, entry in ipairs(m.entries) do
     local label = entry.label .. string.rep(" ", width - #entry.label)
@@ -376,6 +401,9 @@ local function print_plan(m, plan, values)
     elseif entry.status == "deferred" then
       lines[#lines + 1] = string.format("  build    %s  %s  %s  (after %s)", label, entry_summary(entry),
         dollars(entry.estimate), table.concat(entry.after, ", "))
+    elseif entry.status == "sheet" then
+      lines[#lines + 1] = string.format("  sheet    %s  cut from the gif on disk, no request  (%s)", label,
+        entry.reason)
     elseif entry.status == "skip" then
       lines[#lines + 1] = string.format("  skip     %s  up to date", label)
     else

@@ -82,7 +82,7 @@ local function run_manifest(values, positional, gptimage)
   end
 
   local counts = { built = 0, images = 0, failed = 0, not_started = 0, submitted = 0, spent = 0, committed = 0,
-                   waiting = 0, late_skipped = 0 }
+                   waiting = 0, late_skipped = 0, sheets = 0 }
   local batches = json.array()
   local direct = {}
   local client
@@ -184,8 +184,11 @@ local function run_manifest(values, positional, gptimage)
     code = EXIT.failed
   end
   local skipped = plan.skipped + counts.late_skipped
-  local summary = string.format("%s in %.1f s: %s built, %d up to date, %d failed%s%s%s, cost %s",
-    m.path, seconds, plural(counts.images, "image"), skipped, counts.failed,
+  local summary = string.format("%s in %.1f s: %s built, %d up to date%s, %d failed%s%s%s, cost %s",
+    m.path, seconds, plural(counts.images, "image"), skipped,
+    counts.sheets > 0 and string.format(", %s cut again from %s gif", plural(counts.sheets, "sprite sheet"),
+      counts.sheets > 1 and "their" or "its") or "",
+    counts.failed,
     counts.submitted > 0 and string.format(", %d submitted to the Batch API (estimated %s)", counts.submitted,
       dollars(counts.committed)) or "",
     counts.waiting > 0 and string.format(", %d waiting for a batch's images", counts.waiting) or "",
@@ -223,7 +226,7 @@ local function run_manifest(values, positional, gptimage)
     say(streams.out, json.encode({
       manifest = m.path, ok = code == EXIT.ok, exit_code = code, batches = batches,
       summary = { entries = #m.entries, built = counts.built, images = counts.images,
-                  skipped = skipped, pending = plan.pending, failed = counts.failed,
+                  skipped = skipped, sheets = counts.sheets, pending = plan.pending, failed = counts.failed,
                   not_started = counts.not_started, submitted = counts.submitted, waiting = counts.waiting,
                   cost = counts.spent, estimate = plan.estimate, seconds = seconds,
                   budget_reached = stopped },

@@ -62,6 +62,7 @@ local function finish_entry(entry, res, err, progress, counts, values)
     if sheet_ok then
       ok, problem = cache.write(entry.output, cache.record(entry.output, res, {
         request_hash = entry.hash, model = entry.call.model, prompt = entry.call.prompt,
+        sheet_columns = entry.sheet and entry.sheet_columns or nil,
       }))
     end
     if ok then
@@ -83,6 +84,36 @@ local function finish_entry(entry, res, err, progress, counts, values)
   progress.done = progress.done + 1
   progress:always(string.format("[%d/%d] FAILED %s (entry %d): %s", progress.done, progress.total,
     entry.label, entry.index, describe_error(err)))
+end
+
+-- An entry planned "sheet": its GIF is current, its sprite sheet is missing
+-- or was cut with other columns. Cut again from the GIF on disk (no request,
+-- nothing spent) and the record updated with the columns; then it counts as
+-- up to date. A failure fails the entry as a failed sheet after a build does.
+local function recut_sheet(entry, progress, counts, values)
+  local ok, err = write_sheet(entry)
+  if ok then
+    local record = cache.read(entry.output)
+    local problem
+    if record then
+      record.sheet_columns = entry.sheet_columns
+      ok, problem = cache.write(entry.output, record)
+    else
+      ok, problem = nil, "it cannot be read"
+    end
+    if not ok then
+      err = { kind = "io", message = "the sprite sheet was cut but the record was not updated: " .. tostring(problem) }
+    end
+  end
+  if not ok then
+    finish_entry(entry, nil, err, progress, counts, values)
+    return
+  end
+  entry.status = "skip"
+  counts.sheets = (counts.sheets or 0) + 1
+  progress.done = progress.done + 1
+  progress:line(string.format("[%d/%d] cut the sprite sheet of %s again from its gif (%s, no request)",
+    progress.done, progress.total, entry.label, entry.reason))
 end
 
 -- A 401 or 403: every other entry would be refused the same way.
@@ -169,7 +200,7 @@ function Run:start_ready()
           table.remove(queue, i)
           startable = false
           finish_entry(entry, nil, { kind = "usage", message = problem }, progress, counts, values)
-        elseif entry.status ~= "build" then
+        elseif entry.status ~= "build" and entry.status ~= "sheet" then
           table.remove(queue, i)
           startable = false
           counts.late_skipped = counts.late_skipped + 1
@@ -177,7 +208,10 @@ function Run:start_ready()
           progress:line(string.format("[%d/%d] up to date %s", progress.done, progress.total, entry.label))
         end
       end
-      if startable then
+      if startable and entry.status == "sheet" then
+        table.remove(queue, i)
+        recut_sheet(entry, progress, counts, values)
+      elseif startable then
         local guess = entry.estimate or 0
         local budget = self.budget
         if budget and (self.spent >= budget or self.spent + self.reserved + guess > budget + 1e-9) then
