@@ -31,7 +31,8 @@ build = {
   modules = {
     gptimage = {
       sources = {
-        "src/gptimage.c", "src/client.c", "src/clock.c", "src/job.c", "src/transfer.c",
+        "src/gptimage.c", "src/client.c", "src/wait.c", "src/drive.c", "src/clock.c",
+        "src/job.c", "src/transfer.c",
         "src/result.c", "src/retry.c", "src/download.c", "src/raw.c",
         "src/batch.c", "src/deliver.c", "src/buffer.c", "src/request.c", "src/rules.c",
         "src/models.c", "src/options.c", "src/input.c", "src/scanner.c", "src/sse.c",

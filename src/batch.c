@@ -27,7 +27,7 @@ static int probe_gc(lua_State *L) {
 }
 
 static void validate_entry(lua_State *L, int client_idx, int entry, int index) {
-  gi_client *c = gi_client_ready(L, client_idx);
+  gi_client *c = gi_client_check(L, client_idx);
   probe *p;
   gi_op op;
   int top = lua_gettop(L);
@@ -156,7 +156,7 @@ void gi_batch_child_done(lua_State *L, int client_idx, int child_idx, gi_job *ch
 
 /* client:start("batch", list, opts) */
 int gi_batch_start(lua_State *L, int client_idx, int list, int opts) {
-  gi_client *c = gi_client_ready(L, client_idx);
+  gi_client *c = gi_client_check(L, client_idx);
   gi_job *job;
   int job_idx, i, n, conc = 4;
   luaL_checktype(L, list, LUA_TTABLE);

@@ -8,8 +8,7 @@
 
 #include "job_internal.h"
 
-/* starts the batch and pushes it; raises on caller bugs */
-int gi_batch_start(lua_State *L, int client_idx, int list, int opts);
+/* gi_batch_start is in job.h */
 /* the child at child_idx was delivered: record it, start the next entries;
  * callback errors go to err_slot (see deliver.h) */
 void gi_batch_child_done(lua_State *L, int client_idx, int child_idx, gi_job *child,

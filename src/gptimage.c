@@ -9,6 +9,7 @@
 #include "lua_compat.h"
 #include "client.h"
 #include "job.h"
+#include "wait.h"
 #include "request.h"
 #include "rules.h"
 #include "options.h"
@@ -45,7 +46,7 @@ static int module_call(lua_State *L, const char *op) {
   lua_settop(L, 1);
   push_default_client(L);
   lua_insert(L, 1);
-  return gi_job_call(L, op);
+  return gi_wait_call(L, op);
 }
 
 static int module_generate(lua_State *L) { return module_call(L, "generate"); }
@@ -140,6 +141,7 @@ int luaopen_gptimage(lua_State *L) {
   gi_errors_open(L);
   gi_client_open(L);
   gi_job_open(L);
+  gi_wait_open(L);
   gi_buffer_open(L);
   lua_newtable(L);
   luaL_setfuncs(L, MODULE_FUNCTIONS, 0);

@@ -1,10 +1,11 @@
 /* job: a job's lifecycle and its Lua methods (see job.h, job_internal.h).
  *
  * Makes the gptimage.Job userdata and its uservalue, links it into the
- * client's list, starts image jobs, and implements wait, done, result,
- * cancel, status.  The transfer itself is in transfer.c, its outcome in
- * result.c, retries in retry.c, url downloads in download.c, raw requests
- * in raw.c, batches in batch.c and the callbacks in deliver.c. */
+ * client's list, starts image jobs, and implements done, result,
+ * cancel, status, progress (job:wait blocks, so it is above the drive, in
+ * wait.c).  The transfer itself is in transfer.c, its outcome in result.c,
+ * retries in retry.c, url downloads in download.c, raw requests in raw.c,
+ * batches in batch.c and the callbacks in deliver.c. */
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
@@ -287,7 +288,7 @@ static int probe_save_paths(gi_job *job, char *msg, size_t msglen) {
 }
 
 gi_job *gi_job_start_image(lua_State *L, int client_idx, gi_op op, const char *opname, int opts_idx) {
-  gi_client *c = gi_client_ready(L, client_idx);
+  gi_client *c = gi_client_check(L, client_idx);
   gi_job *job;
   int job_idx, keep;
   client_idx = lua_absindex(L, client_idx);
@@ -322,25 +323,11 @@ gi_job *gi_job_start_image(lua_State *L, int client_idx, gi_op op, const char *o
   return job;
 }
 
-int gi_job_start(lua_State *L) {
-  const char *opname;
-  gi_op op;
-  gi_client_check(L, 1);
-  opname = luaL_checkstring(L, 2);
-  if (strcmp(opname, "batch") == 0) return gi_batch_start(L, 1, 3, 4);
-  if (strcmp(opname, "request") == 0) {
-    gi_raw_start(L, 1, 3);
-    return 1;
-  }
-  op = gi_request_checkop(L, 2);
-  luaL_checktype(L, 3, LUA_TTABLE);
-  gi_job_start_image(L, 1, op, opname, 3);
-  return 1;
-}
-
 /* job methods */
 
-static int push_result(lua_State *L, int job_idx, gi_job *job) {
+int gi_job_push_result(lua_State *L, int job_idx) {
+  gi_job *job = (gi_job *)lua_touserdata(L, job_idx);
+  job_idx = lua_absindex(L, job_idx);
   if (job->state != ST_DONE) return 0;
   gi_uv_get(L, job_idx, "res");
   gi_uv_get(L, job_idx, "err");
@@ -356,51 +343,6 @@ static int push_result(lua_State *L, int job_idx, gi_job *job) {
   return 2;
 }
 
-/* Waits for the job at job_idx; returns the number of results pushed. */
-static int wait_job(lua_State *L, int job_idx, gi_job *job, double seconds) {
-  double deadline = seconds >= 0 ? gi_now() + seconds : -1;
-  int client_idx;
-  if (job->state == ST_DONE && job->delivered) return push_result(L, job_idx, job);
-  if (job->client == NULL || job->client->closed) return push_result(L, job_idx, job);
-  gi_job_push_client(L, job_idx);
-  client_idx = lua_gettop(L);
-  for (;;) {
-    double left = -1;
-    gi_client_drive(L, client_idx, -1);
-    if (job->state == ST_DONE && (job->delivered || job->client == NULL)) break;
-    if (job->client == NULL || job->client->closed) break;
-    if (deadline >= 0) {
-      left = deadline - gi_now();
-      if (left <= 0) {
-        gi_error e;
-        memset(&e, 0, sizeof e);
-        e.kind = "timeout";
-        e.message = "the job is still running (wait timed out)";
-        e.retry_after = -1;
-        lua_pushnil(L);
-        gi_error_push(L, &e, NULL);
-        lua_pushboolean(L, 1);
-        lua_setfield(L, -2, "pending");
-        return 2;
-      }
-    }
-    gi_client_sleep(job->client, left);
-  }
-  lua_pop(L, 1);
-  return push_result(L, job_idx, job);
-}
-
-static int job_wait(lua_State *L) {
-  gi_job *job = check_job(L, 1);
-  double seconds = -1;
-  if (!lua_isnoneornil(L, 2)) {
-    seconds = luaL_checknumber(L, 2);
-    if (seconds < 0) seconds = 0;
-  }
-  lua_settop(L, 1);
-  return wait_job(L, 1, job, seconds);
-}
-
 static int job_done(lua_State *L) {
   gi_job *job = check_job(L, 1);
   lua_pushboolean(L, job->state == ST_DONE);
@@ -408,8 +350,12 @@ static int job_done(lua_State *L) {
 }
 
 static int job_result(lua_State *L) {
-  gi_job *job = check_job(L, 1);
-  return push_result(L, 1, job);
+  check_job(L, 1);
+  return gi_job_push_result(L, 1);
+}
+
+int gi_job_settled(gi_job *job) {
+  return (job->state == ST_DONE && job->delivered) || job->client == NULL || job->client->closed;
 }
 
 static void cancel_job(lua_State *L, int job_idx, gi_job *job);
@@ -520,6 +466,15 @@ static int job_tostring(lua_State *L) {
   return 1;
 }
 
+void gi_job_abandon(lua_State *L, int job_idx) {
+  gi_job *job = (gi_job *)lua_touserdata(L, job_idx);
+  if (job->state != ST_DONE && job->client && !job->client->closed) {
+    lua_pushvalue(L, job_idx);
+    cancel_job(L, lua_gettop(L), job);
+    lua_pop(L, 1);
+  }
+}
+
 static int job_gc(lua_State *L) {
   gi_job *job = check_job(L, 1);
   if (job->client && !job->client->closed) gi_job_unlink(job);
@@ -550,63 +505,7 @@ void gi_job_cancel_all(lua_State *L, gi_client *c) {
   c->ready_head = c->ready_tail = NULL;
 }
 
-static int wait_protected(lua_State *L) {
-  return wait_job(L, 1, (gi_job *)lua_touserdata(L, 1), -1);
-}
-
-/* A blocking call waits for its job. When anything raises meanwhile (Ctrl-C,
- * a callback's error), the caller can no longer reach the job: it is
- * cancelled first, so that it neither goes on nor leaves a file. */
-static int wait_blocking(lua_State *L, int job_idx) {
-  gi_job *job = (gi_job *)lua_touserdata(L, job_idx);
-  int top = lua_gettop(L);
-  lua_pushcfunction(L, wait_protected);
-  lua_pushvalue(L, job_idx);
-  if (lua_pcall(L, 1, LUA_MULTRET, 0) != 0) {
-    if (job->state != ST_DONE && job->client && !job->client->closed) {
-      lua_pushvalue(L, job_idx);
-      cancel_job(L, lua_gettop(L), job);
-      lua_pop(L, 1);
-    }
-    lua_error(L);
-  }
-  return lua_gettop(L) - top;
-}
-
-int gi_job_call(lua_State *L, const char *op) {
-  gi_op o;
-  int job_idx;
-  gi_client_check(L, 1);
-  luaL_checktype(L, 2, LUA_TTABLE);
-  lua_settop(L, 2);
-  lua_pushstring(L, op);
-  o = gi_request_checkop(L, 3);
-  lua_pop(L, 1);
-  gi_job_start_image(L, 1, o, op, 2);
-  job_idx = lua_gettop(L);
-  return wait_blocking(L, job_idx);
-}
-
-int gi_job_request(lua_State *L) {
-  int job_idx;
-  gi_client_check(L, 1);
-  lua_settop(L, 2);
-  gi_raw_start(L, 1, 2);
-  job_idx = lua_gettop(L);
-  return wait_blocking(L, job_idx);
-}
-
-int gi_job_batch(lua_State *L) {
-  int job_idx;
-  gi_client_check(L, 1);
-  lua_settop(L, 3);
-  gi_batch_start(L, 1, 2, 3);
-  job_idx = lua_gettop(L);
-  return wait_blocking(L, job_idx);
-}
-
 static const luaL_Reg JOB_METHODS[] = {
-  {"wait", job_wait},
   {"done", job_done},
   {"result", job_result},
   {"cancel", job_cancel},
@@ -637,19 +536,15 @@ int gi_job_pending(gi_client *c) {
   return n;
 }
 
-void gi_job_resume_paused(lua_State *L, int client_idx, gi_client *c) {
-  gi_job *job, *next;
-  for (job = c->jobs; job; job = next) {
-    CURLcode rc;
-    next = job->next;
-    if (!job->paused || job->easy == NULL || !job->in_multi) continue;
-    if (c->round_deadline > 0 && c->round_pieces > 0 && gi_now() >= c->round_deadline) {
-      c->round_cut = 1; /* the others wait for the next round */
-      return;
-    }
-    rc = gi_transfer_resume(job);
-    /* the held-back data failed (the body callback kept the cause): the
-     * transfer ends now rather than waiting for data that may never come */
-    if (rc != CURLE_OK) gi_job_transfer_done(L, client_idx, job, rc);
-  }
+gi_job *gi_job_next_paused(gi_client *c, gi_job *after) {
+  gi_job *job = after ? after->next : c->jobs;
+  while (job && (!job->paused || job->easy == NULL || !job->in_multi)) job = job->next;
+  return job;
+}
+
+void gi_job_resume(lua_State *L, int client_idx, gi_job *job) {
+  CURLcode rc = gi_transfer_resume(job);
+  /* the held-back data failed (the body callback kept the cause): the
+   * transfer ends now rather than waiting for data that may never come */
+  if (rc != CURLE_OK) gi_job_transfer_done(L, client_idx, job, rc);
 }

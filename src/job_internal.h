@@ -12,7 +12,8 @@
 #include <stddef.h>
 #include "curlapi.h"
 #include "lua_compat.h"
-#include "client.h"
+#include "client_state.h"
+#include "job.h"
 #include "request.h"
 #include "scanner.h"
 #include "sse.h"
@@ -108,8 +109,6 @@ static inline void gi_job_queue_ready(gi_job *job) {
 void gi_uv_get(lua_State *L, int idx, const char *field);
 /* uservalue[field] = the value on top (popped) */
 void gi_uv_set(lua_State *L, int idx, const char *field);
-/* pushes the client userdata of the job at job_idx */
-void gi_job_push_client(lua_State *L, int job_idx);
 /* client.jobs[job] = the job userdata at job_idx: keeps it alive until delivered */
 void gi_job_anchor(lua_State *L, int client_idx, int job_idx, gi_job *job);
 void gi_job_unanchor(lua_State *L, int client_idx, gi_job *job);
@@ -128,9 +127,6 @@ void gi_job_read_local_options(lua_State *L, int opts, int job_idx, gi_job *job)
 /* a job fully set up goes into the client's multi handle and its list and
  * is anchored until it is delivered; raises when curl refuses it */
 void gi_job_launch(lua_State *L, int client_idx, int job_idx, gi_client *c, gi_job *job);
-/* starts an image job (generate, edit, variation) and pushes it; raises on
- * caller bugs */
-gi_job *gi_job_start_image(lua_State *L, int client_idx, gi_op op, const char *opname, int opts_idx);
 /* frees the easy handle (out of the multi first), the request and headers */
 void gi_job_release_transfer(gi_job *job);
 

@@ -192,7 +192,7 @@ static void raw_build_form(lua_State *L, int form, gi_job *job) {
 }
 
 gi_job *gi_raw_start(lua_State *L, int client_idx, int opts) {
-  gi_client *c = gi_client_ready(L, client_idx);
+  gi_client *c = gi_client_check(L, client_idx);
   gi_job *job;
   int job_idx;
   const char *method;

@@ -6,8 +6,7 @@
 
 #include "job_internal.h"
 
-/* starts a raw job from the options at opts and pushes it; raises on caller bugs */
-gi_job *gi_raw_start(lua_State *L, int client_idx, int opts);
+/* gi_raw_start, client:request's start, is in job.h */
 /* ends the job with its 2xx answer */
 void gi_raw_finish(lua_State *L, int job_idx, gi_job *job);
 

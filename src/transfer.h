@@ -19,8 +19,9 @@
 #include "job_internal.h"
 
 /* CURLOPT_HEADERFUNCTION and CURLOPT_WRITEFUNCTION; ud is the job.  The
- * body callback keeps the client's round budget (client.h): past the
- * deadline it pauses the transfer (job->paused) instead of reading on. */
+ * body callback keeps the client's round budget (client_state.h, set by
+ * drive.c): past the deadline it pauses the transfer (job->paused) instead
+ * of reading on. */
 size_t gi_transfer_on_header(char *p, size_t size, size_t nmemb, void *ud);
 size_t gi_transfer_on_body(char *p, size_t size, size_t nmemb, void *ud);
 /* the options every easy handle of a job gets (callbacks, timeouts, TLS,

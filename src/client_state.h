@@ -1,0 +1,61 @@
+/* client_state: the gi_client struct, read by every layer below the
+ * client's Lua methods.
+ *
+ * The configuration (filled by client.c when the client is made, read by
+ * the jobs when they build a request), the multi handle and the round's
+ * work budget (owned by drive.c), and the lists of jobs (kept by the job
+ * files).  Who writes which field is said beside it; everyone else only
+ * reads.  Kept in a header of its own, below the jobs, so that the job
+ * files can read a client without depending on client.c or drive.c. */
+#ifndef GPTIMAGE_CLIENT_STATE_H
+#define GPTIMAGE_CLIENT_STATE_H
+
+#include "curlapi.h"
+#include "clock.h"
+#include "lua_compat.h"
+
+#define GI_CLIENT_MT "gptimage.Client"
+
+typedef struct gi_job gi_job;
+
+typedef struct gi_client {
+  /* drive.c: made when the first job starts, freed when the client closes */
+  CURLM *multi;
+  /* client.c: the configuration, fixed once the client is made */
+  char *api_key;
+  char *base_url;       /* without a trailing slash */
+  char *organization, *project, *model, *proxy, *ca_file;
+  char *azure_endpoint, *azure_deployment, *azure_api_version;
+  char **header_lines;  /* "Name: value" of every header but the per-request ones */
+  size_t header_count, header_cap;
+  char *user_agent;     /* the caller's, or NULL for ours */
+  struct curl_slist *headers; /* drive.c: header_lines and User-Agent, once ready */
+  double timeout, connect_timeout;
+  long max_retries;
+  double max_response;  /* bytes */
+  int closed;           /* closed, or not yet fully built */
+  int released;         /* everything it owned has been freed */
+  /* drive.c */
+  int driving;          /* depth of rounds on the C stack */
+  /* the round's work budget, read by the transfer callbacks: past the
+   * deadline (gi_now(); 0 = none) a transfer that already got a piece this
+   * round pauses until the next one */
+  double round_deadline;
+  unsigned round_pieces; /* body pieces taken this round */
+  int round_cut;         /* the budget ran out with data waiting */
+  /* the job files */
+  gi_job *jobs;         /* every job that has not been delivered yet */
+  gi_job *jobs_tail;    /* its last, where a new job is linked */
+  /* jobs with callbacks to run (partial images, or done and not yet
+   * delivered), in the order they became so: see deliver.h */
+  gi_job *ready_head, *ready_tail;
+} gi_client;
+
+/* The client userdata at idx; raises when it is closed. */
+static inline gi_client *gi_client_check(lua_State *L, int idx) {
+  gi_client *c = (gi_client *)luaL_checkudata(L, idx, GI_CLIENT_MT);
+  if (c->closed) luaL_error(L, "gptimage: the client is closed");
+  return c;
+}
+
+#endif
