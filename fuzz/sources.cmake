@@ -1,6 +1,12 @@
 # The C files and libraries each fuzz harness links, for fuzz/CMakeLists.txt
 # (libFuzzer builds) and fuzz/tests.cmake (the replay builds).  A harness
 # not named here links src/<harness>.c alone.
+
+# libb64: the reference the b64sink harness checks the module's own decoder
+# against (see src/b64sink.c for why the module decodes by itself). Only the
+# harnesses need it, so only their builds look for it.
+find_path(B64_INCLUDE_DIR b64/cdecode.h REQUIRED)
+find_library(B64_LIBRARY NAMES b64 REQUIRED)
 set(GPTIMAGE_FUZZ_IMAGE_SOURCES src/image.c src/imgops.c src/png_codec.c src/gif_codec.c src/jpeg_codec.c src/webp_codec.c)
 set(GPTIMAGE_FUZZ_SOURCES_image ${GPTIMAGE_FUZZ_IMAGE_SOURCES})
 set(GPTIMAGE_FUZZ_SOURCES_gif ${GPTIMAGE_FUZZ_IMAGE_SOURCES})

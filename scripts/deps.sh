@@ -5,16 +5,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # scripts/deps.sh core: what building and running needs; no argument: also
-# everything the tests, fuzzers and benchmarks use.
+# everything the tests, fuzzers and benchmarks use (libb64 is only the fuzz
+# harness's reference decoder; a build without the test tools leaves the
+# tests out, see GPTIMAGE_TESTS in CMakeLists.txt).
 packages=(
   build-essential cmake pkg-config ca-certificates
   lua5.4 liblua5.4-dev luajit libluajit-5.1-dev
-  lua-cjson lua-cjson-dev libb64-dev libcurl4-openssl-dev python3
+  lua-cjson lua-cjson-dev libcurl4-openssl-dev python3
   libspng-dev libgif-dev libjpeg-dev libwebp-dev zlib1g-dev
 )
 if [ "${1:-all}" != core ]; then
   packages+=(
-    git curl lua-busted luarocks
+    git curl lua-busted luarocks libb64-dev
     neovim love xvfb xauth zsh bash-completion man-db groff-base
     clang libclang-rt-14-dev valgrind util-linux time
     python3-pil

@@ -15,7 +15,9 @@ scripts/deps.sh
 run_suite() { # name, cmake args...
   local name=$1; shift
   echo "== $name"
-  cmake -S . -B "build/$name" "$@" >/dev/null
+  # the tests are required here: a missing tool fails the run instead of
+  # leaving the suite empty
+  cmake -S . -B "build/$name" -DGPTIMAGE_TESTS=ON "$@" >/dev/null
   cmake --build "build/$name" -j "$jobs"
   (cd "build/$name" && ctest --output-on-failure -j "$jobs")
 }

@@ -58,6 +58,6 @@ endif()
 
 # Tests that are not busted specs (host programs, fuzzers, conformance) add
 # themselves from their own folders.
-foreach(extra spec/hosts/tests.cmake spec/alloc/tests.cmake spec/conformance/tests.cmake spec/rockspec/tests.cmake spec/install/tests.cmake fuzz/tests.cmake)
+foreach(extra spec/hosts/tests.cmake spec/alloc/tests.cmake spec/conformance/tests.cmake spec/rockspec/tests.cmake spec/install/tests.cmake spec/build/tests.cmake fuzz/tests.cmake)
   include(${CMAKE_SOURCE_DIR}/${extra} OPTIONAL)
 endforeach()
