@@ -18,6 +18,12 @@
 
 typedef struct gi_job gi_job;
 
+/* rounds in which the transfers left running are nudged after one leaves:
+ * the first handle libcurl runs on a connection may take the nudge without
+ * decoding the connection's buffer (it had data of its own); the next
+ * round's nudge then reaches it */
+#define GI_NUDGE_ROUNDS 3
+
 typedef struct gi_client {
   /* drive.c: made when the first job starts, freed when the client closes */
   CURLM *multi;
@@ -49,6 +55,10 @@ typedef struct gi_client {
   /* jobs with callbacks to run (partial images, or done and not yet
    * delivered), in the order they became so: see deliver.h */
   gi_job *ready_head, *ready_tail;
+  /* set when a transfer leaves the multi handle (transfer.h
+   * gi_transfer_detach), counted down by drive.c: the rounds that still
+   * nudge the transfers left running (gi_transfer_nudge) */
+  int nudge_rounds;
 } gi_client;
 
 /* The client userdata at idx; raises when it is closed. */

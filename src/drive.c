@@ -116,7 +116,7 @@ static int drive_round(lua_State *L) {
   gi_client *c = (gi_client *)lua_touserdata(L, 1);
   int running = 0;
   CURLMsg *msg;
-  int left;
+  int left, failed;
   run_hooks(L);
   gi_job_start_due_retries(L, c, gi_now());
   resume_paused(L, 1, c);
@@ -128,7 +128,15 @@ static int drive_round(lua_State *L) {
       continue;
     gi_job_transfer_done(L, 1, job, msg->data.result);
   }
-  if (gi_job_deliver(L, 1)) lua_error(L);
+  failed = gi_job_deliver(L, 1);
+  /* a transfer left this round (or since the last): the others are nudged,
+   * so that what libcurl holds for them in a shared connection's buffer
+   * is read (transfer.h gi_transfer_nudge) */
+  if (c->nudge_rounds > 0) {
+    c->nudge_rounds--;
+    gi_job_nudge_running(c);
+  }
+  if (failed) lua_error(L);
   /* Ctrl-C that fired inside a response's decode: raised now that every
    * finished job is whole and delivered */
   if (gi_json_take_interrupt(L)) {

@@ -22,9 +22,7 @@
 
 void gi_job_release_transfer(gi_job *job) {
   if (job->easy) {
-    if (job->in_multi && job->client && job->client->multi)
-      curl_multi_remove_handle(job->client->multi, job->easy);
-    job->in_multi = 0;
+    gi_transfer_detach(job);
     curl_easy_cleanup(job->easy);
     job->easy = NULL;
   }
@@ -540,6 +538,11 @@ gi_job *gi_job_next_paused(gi_client *c, gi_job *after) {
   gi_job *job = after ? after->next : c->jobs;
   while (job && (!job->paused || job->easy == NULL || !job->in_multi)) job = job->next;
   return job;
+}
+
+void gi_job_nudge_running(gi_client *c) {
+  gi_job *job;
+  for (job = c->jobs; job; job = job->next) gi_transfer_nudge(job);
 }
 
 void gi_job_resume(lua_State *L, int client_idx, gi_job *job) {

@@ -59,6 +59,8 @@ gi_job *gi_job_next_paused(gi_client *c, gi_job *after);
 /* lets a paused transfer go on; one whose held-back data fails is finished
  * at once */
 void gi_job_resume(lua_State *L, int client_idx, gi_job *job);
+/* nudges every running, unpaused transfer (transfer.h gi_transfer_nudge) */
+void gi_job_nudge_running(gi_client *c);
 /* Runs pending callbacks of every job of the client; returns 1 and leaves
  * the first callback error on the stack if one raised, else 0. */
 int gi_job_deliver(lua_State *L, int client_idx);

@@ -439,12 +439,8 @@ void gi_result_succeed(lua_State *L, int job_idx, gi_job *job, int doc) {
 /* a transfer ended */
 
 static void transfer_done_at(lua_State *L, int job_idx, gi_job *job, CURLcode rc) {
-  gi_client *c = job->client;
   long status = 0;
-  if (job->in_multi) {
-    curl_multi_remove_handle(c->multi, job->easy);
-    job->in_multi = 0;
-  }
+  gi_transfer_detach(job);
   if (job->downloading) {
     gi_download_done(L, job_idx, job, rc);
     return;
@@ -580,8 +576,7 @@ void gi_job_transfer_done(lua_State *L, int client_idx, gi_job *job, CURLcode rc
   if (!gi_job_push(L, client_idx, job)) {
     /* not anchored: nothing in Lua can see it any more */
     lua_settop(L, top);
-    if (job->in_multi && job->client) curl_multi_remove_handle(job->client->multi, job->easy);
-    job->in_multi = 0;
+    gi_transfer_detach(job);
     return;
   }
   transfer_done_at(L, lua_gettop(L), job, rc);

@@ -47,10 +47,7 @@ double gi_retry_backoff(int attempt, double retry_after) {
 static double backoff(gi_job *job) { return gi_retry_backoff(job->attempt, job->retry_after); }
 
 void gi_retry_schedule(gi_job *job) {
-  if (job->in_multi) {
-    curl_multi_remove_handle(job->client->multi, job->easy);
-    job->in_multi = 0;
-  }
+  gi_transfer_detach(job);
   job->attempt++;
   job->retry_at = gi_now() + backoff(job);
   gi_transfer_abort_images(job);

@@ -60,6 +60,22 @@ void gi_transfer_clear_pause(gi_job *job) {
   job->discarding = 0;
 }
 
+void gi_transfer_detach(gi_job *job) {
+  if (!job->in_multi) return;
+  job->in_multi = 0;
+  if (job->client == NULL || job->client->multi == NULL || job->easy == NULL) return;
+  curl_multi_remove_handle(job->client->multi, job->easy);
+  job->client->nudge_rounds = GI_NUDGE_ROUNDS;
+}
+
+void gi_transfer_nudge(gi_job *job) {
+  if (job->paused || !job->in_multi || job->easy == NULL) return;
+  /* CURLE_BAD_FUNCTION_ARGUMENT while it has no connection yet: nothing
+   * is held for it then.  Another failure is the connection's, and the
+   * transfer meets it at its next read. */
+  if (curl_easy_pause(job->easy, CURLPAUSE_RECV) == CURLE_OK) (void)curl_easy_pause(job->easy, CURLPAUSE_CONT);
+}
+
 CURLcode gi_transfer_resume(gi_job *job) {
   job->paused = 0;
   return curl_easy_pause(job->easy, CURLPAUSE_CONT);

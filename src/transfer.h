@@ -49,4 +49,21 @@ CURLcode gi_transfer_resume(gi_job *job);
  * what libcurl held back is dropped */
 void gi_transfer_clear_pause(gi_job *job);
 
+/* Takes the job's transfer out of its client's multi handle (nothing when
+ * it is not in it) and asks for the transfers left to be nudged
+ * (client_state.h nudge_rounds): every path that ends or drops a transfer
+ * goes through here. */
+void gi_transfer_detach(gi_job *job);
+/* Makes libcurl read the connection of a running, unpaused transfer at the
+ * next curl_multi_perform even though its socket has nothing new; nothing
+ * for a paused transfer or one not in the multi handle.  Why: libcurl 7.88
+ * (HTTP/2) stops decoding a connection's input when one stream's receive
+ * buffer is full and resumes when that stream reads again; when that
+ * stream's transfer ends on its last bytes (Content-Length reached) first,
+ * the frames behind them, other streams' data and ends, stay in the
+ * connection's buffer and only a readable socket, which will never come,
+ * would decode them: the other transfers would wait until their timeout.
+ * Pausing and unpausing marks the connection to be read. */
+void gi_transfer_nudge(gi_job *job);
+
 #endif
