@@ -446,7 +446,7 @@ local function collect_line(line, number, ctx)
   end
   -- where a failed line would have gone: the template with the extension
   -- the request asked for
-  local expected = template and (template:gsub("{ext}", gptimage.extension(info.output_format)))
+  local expected = template and cache.beside(template, info.output_format)
   local response = type(record.response) == "table" and record.response or nil
   if record.error then
     local e = type(record.error) == "table" and record.error or {}
@@ -521,7 +521,8 @@ local function collect_line(line, number, ctx)
     ctx.written[fs.normalize(paths[i])] = custom_id
     images[i] = { path = paths[i], revised_prompt = data[i].revised_prompt }
   end
-  local output = template:gsub("{ext}", gptimage.extension(sniffed_format(decoded[1])))
+  -- image 1 as saved: the name the record sits beside
+  local output = cache.beside(template, sniffed_format(decoded[1]))
   local model = info.model or body.model
   local res = {
     images = images, usage = body.usage, created = body.created, request_id = response.request_id,
@@ -536,10 +537,10 @@ local function collect_line(line, number, ctx)
     return result
   end
   if ctx.sidecars then
-    local ok, problem = cache.write(output, cache.record(output, res, {
+    local ok, problem = cache.write_beside(template, sniffed_format(decoded[1]), res, {
       request_hash = info.request_hash, model = model, prompt = info.prompt,
       batch_id = ctx.id, price = "batch",
-    }))
+    })
     if not ok then
       return line_error(custom_id, output, { kind = "io", message = problem })
     end

@@ -1,7 +1,8 @@
 -- gptimage.cache: what makes re-runs free.
 --
--- Every output gets a sidecar record `<output>.json` that says which request
--- made it (a stable hash of the canonical request, input image bytes
+-- Every output gets a sidecar record `<output>.json` beside the file saved
+-- (for a template with {i} or {ext}, beside image 1 as saved) that says
+-- which request made it (a stable hash of the canonical request, input image bytes
 -- included), with the model, usage, cost, revised prompt, request id and
 -- creation time. An entry whose hash is unchanged and whose files exist is
 -- up to date. The JSON text comes from gptimage.json (sorted keys, so a
@@ -12,6 +13,7 @@
 local cjson = require "cjson"
 local json = require "gptimage.json"
 local fs = require "gptimage.fs"
+local gptimage = require "gptimage"
 
 local cache = {}
 
@@ -116,7 +118,7 @@ end
 -- images, hashed by their bytes, and the streaming ones, which change only
 -- how the answer arrives)
 cache.REQUEST_FIELDS = { "op" }
-for _, o in ipairs(require("gptimage").options) do
+for _, o in ipairs(gptimage.options) do
   if o.type ~= "image" and o.name ~= "stream" and o.name ~= "partial_images" then
     cache.REQUEST_FIELDS[#cache.REQUEST_FIELDS + 1] = o.name
   end
@@ -199,23 +201,64 @@ function cache.record_files(output, record)
   return files
 end
 
---- true (and the record) when output was made by the request `hash` and
--- every file it made is still there.
-function cache.up_to_date(output, hash)
-  local record = cache.read(output)
-  if not record or record.request_hash ~= hash then
-    return false, record
+--- The name an output's record sits beside: the output as the module saves
+-- image 1 of it, with {i} and {ext} resolved (a plain name is itself; the
+-- numbered images of n > 1 are all listed in that one record).
+function cache.beside(output, output_format)
+  return gptimage.save_path(output, 1, 1, output_format)
+end
+
+-- Where earlier versions kept the record of a templated output, other than
+-- beside its file: under the template as typed (the manifest runner and
+-- planner) and with only {ext} resolved (the Batch API helper).
+local function earlier_places(output, output_format)
+  local beside = cache.beside(output, output_format)
+  local places = {}
+  for _, place in ipairs{ output, (output:gsub("{ext}", gptimage.extension(output_format))) } do
+    if place ~= beside and place ~= places[1] then
+      places[#places + 1] = place
+    end
   end
-  local files = cache.record_files(output, record)
+  return places
+end
+
+--- The record of an output (a plain name or a template) and the name it
+-- sits beside: beside the saved file, else at a place where an earlier
+-- version wrote it, so that an upgrade makes no paid image again. No record:
+-- nil and the name it would sit beside.
+function cache.find(output, output_format)
+  local beside = cache.beside(output, output_format)
+  local record = cache.read(beside)
+  if record then
+    return record, beside
+  end
+  for _, place in ipairs(earlier_places(output, output_format)) do
+    record = cache.read(place)
+    if record then
+      return record, place
+    end
+  end
+  return nil, beside
+end
+
+--- true when output (a plain name or a template, see cache.find) was made by
+-- the request `hash` and every file it made is still there; then the record
+-- and the name it sits beside.
+function cache.up_to_date(output, hash, output_format)
+  local record, place = cache.find(output, output_format)
+  if not record or record.request_hash ~= hash then
+    return false, record, place
+  end
+  local files = cache.record_files(place, record)
   if #files == 0 then
-    return false, record
+    return false, record, place
   end
   for _, path in ipairs(files) do
     if fs.kind(path) ~= "file" then
-      return false, record
+      return false, record, place
     end
   end
-  return true, record
+  return true, record, place
 end
 
 -- A file name relative to the sidecar's folder when it lives there.
@@ -280,6 +323,24 @@ function cache.write(output, record)
     return nil, "cannot encode the record of '" .. output .. "': " .. tostring(text)
   end
   return fs.write_atomic(cache.sidecar_path(output), text .. "\n")
+end
+
+--- Writes the record of a result beside the file saved for output (a plain
+-- name or a template) and removes one an earlier version left elsewhere,
+-- which the new one replaces. true and the name it sits beside, or nil and
+-- a message.
+function cache.write_beside(output, output_format, res, info)
+  local beside = cache.beside(output, output_format)
+  local ok, problem = cache.write(beside, cache.record(beside, res, info))
+  if not ok then
+    return nil, problem
+  end
+  for _, place in ipairs(earlier_places(output, output_format)) do
+    if fs.kind(cache.sidecar_path(place)) == "file" then
+      os.remove(cache.sidecar_path(place))
+    end
+  end
+  return true, beside
 end
 
 return cache

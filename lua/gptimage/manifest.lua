@@ -212,7 +212,8 @@ function manifest.output_files(entry)
     files[#files + 1] = { path = entry.sheet, what = "sprite sheet" }
     files[#files + 1] = { path = manifest.atlas_path(entry.sheet), what = "sprite sheet's atlas" }
   end
-  files[#files + 1] = { path = cache.sidecar_path(entry.output), what = "record" }
+  files[#files + 1] = { path = cache.sidecar_path(cache.beside(entry.output, entry.options.output_format)),
+                        what = "record" }
   return files
 end
 

@@ -247,7 +247,8 @@ local function prepare_entry(entry, values, pending)
   entry.reason = "forced"
   if not values.force then
     local waiting = pending[fs.absolute(entry.output)]
-    local fresh, record = cache.up_to_date(entry.output, hash)
+    -- the record beside the saved file, or where an earlier version left it
+    local fresh, record, place = cache.up_to_date(entry.output, hash, entry.options.output_format)
     if fresh then
       entry.status = "skip"
     elseif waiting and waiting.hash == hash then
@@ -259,7 +260,7 @@ local function prepare_entry(entry, values, pending)
     if why then
       entry.status = "sheet"
       entry.reason = why
-      entry.files = cache.record_files(entry.output, record)
+      entry.files = cache.record_files(place, record)
       entry.batchable = false
       entry.estimate = 0
     end

@@ -60,10 +60,10 @@ local function finish_entry(entry, res, err, progress, counts, values)
     local sheet_ok, sheet_err = write_sheet(entry)
     local ok, problem = false, nil
     if sheet_ok then
-      ok, problem = cache.write(entry.output, cache.record(entry.output, res, {
+      ok, problem = cache.write_beside(entry.output, entry.options.output_format, res, {
         request_hash = entry.hash, model = entry.call.model, prompt = entry.call.prompt,
         sheet_columns = entry.sheet and entry.sheet_columns or nil,
-      }))
+      })
     end
     if ok then
       entry.status = "built"
@@ -93,11 +93,12 @@ end
 local function recut_sheet(entry, progress, counts, values)
   local ok, err = write_sheet(entry)
   if ok then
-    local record = cache.read(entry.output)
+    -- updated where it is: its file names are relative to that folder
+    local record, place = cache.find(entry.output, entry.options.output_format)
     local problem
     if record then
       record.sheet_columns = entry.sheet_columns
-      ok, problem = cache.write(entry.output, record)
+      ok, problem = cache.write(place, record)
     else
       ok, problem = nil, "it cannot be read"
     end

@@ -186,7 +186,7 @@ local function run_single(op, values, positional, gptimage)
     -- "{ext}" resolved as for image 1 (the name itself for a plain -o;
     -- numbered images of -n are listed in that one record)
     local saved = res.images or {}
-    local beside = #saved == 1 and saved[1].path or gptimage.save_path(output, 1, 1, call.output_format)
+    local beside = #saved == 1 and saved[1].path or cache.beside(output, call.output_format)
     local written, write_problem = cache.write(beside, cache.record(beside, res, {
       request_hash = hash, model = call.model, prompt = prompt,
     }))
