@@ -11,6 +11,7 @@ crashed or failed, never because of a time.
 
     bench/run.sh [--module-dir DIR] [--lua lua5.4] [--repeat 3] [--quick]
     bench/run.sh --callgrind      # where gptimage's instructions go
+    bench/run.sh --hosts          # only the LÖVE frames and Neovim ticks, printed
 """
 
 import argparse
@@ -331,6 +332,27 @@ def default_module_dir():
     return os.path.join(SOURCE_DIR, "build/lua5.4")
 
 
+def hosts_only(args, server, work_dir):
+    """The LÖVE frames and Neovim ticks alone, printed as their tables with
+    the load average (the shared machine's other work shows in the wall clock)."""
+    sys.stdout.write("load average before: %s\n" % " ".join("%.2f" % v for v in os.getloadavg()))
+    try:
+        love = polls.love_frames(server, args.luajit_module_dir, runs=args.host_runs)
+        nvim = polls.nvim_ticks(server, args.luajit_module_dir, work_dir)
+    except RuntimeError as error:
+        fail(str(error))
+    baseline = polls.load_baseline()
+    if love:
+        sys.stdout.write("\n".join(polls.love_table(love, baseline)) + "\n")
+    else:
+        sys.stdout.write("LÖVE frames: skipped (love, xvfb-run or %s/gptimage.so missing)\n" % args.luajit_module_dir)
+    if nvim:
+        sys.stdout.write("\n".join(polls.nvim_table(nvim, baseline)) + "\n")
+    else:
+        sys.stdout.write("Neovim ticks: skipped (nvim or %s/gptimage.so missing)\n" % args.luajit_module_dir)
+    sys.stdout.write("load average after: %s\n" % " ".join("%.2f" % v for v in os.getloadavg()))
+
+
 def main():
     parser = argparse.ArgumentParser(description="gptimage vs curl vs openai-node")
     parser.add_argument("--module-dir", default=os.environ.get("GPTIMAGE_BUILD_DIR") or default_module_dir(),
@@ -349,6 +371,9 @@ def main():
     parser.add_argument("--luajit-module-dir",
                         default=os.environ.get("GPTIMAGE_LUAJIT_BUILD_DIR") or os.path.join(SOURCE_DIR, "build", "luajit"),
                         help="LuaJIT build for the LÖVE frame figures (default build/luajit)")
+    parser.add_argument("--hosts", action="store_true",
+                        help="only the LÖVE frame and Neovim tick figures, printed (results.md is left alone)")
+    parser.add_argument("--host-runs", type=int, default=3, help="generations per LÖVE frame run (default 3)")
     parser.add_argument("--save-poll-baseline", metavar="LABEL",
                         help="only run the per-poll cases and keep them as the 'before' of later runs")
     args = parser.parse_args()
@@ -360,6 +385,13 @@ def main():
 
     work_dir = tempfile.mkdtemp(prefix="gptimage-bench-")
     server = FakeServer(args.image_bytes)
+    if args.hosts:
+        try:
+            hosts_only(args, server, work_dir)
+        finally:
+            server.stop()
+            shutil.rmtree(work_dir, ignore_errors=True)
+        return
     tools = Tools(args, server, work_dir)
     if args.callgrind:
         try:

@@ -185,6 +185,8 @@ def love_frames(server, luajit_dir, source_dir=SOURCE_DIR, runs=3):
                                      os.path.join(BENCH_DIR, "love_frames"), str(partials), str(runs)],
                                     env=env, capture_output=True, text=True, timeout=300)
             lines = [line for line in answer.stdout.splitlines() if line.startswith("{")]
+            if os.environ.get("GPTIMAGE_FRAME_TRACE") == "1":
+                sys.stderr.write(answer.stderr)  # what the longest frames spent where
             if answer.returncode != 0 or not lines:
                 raise RuntimeError("the LÖVE frame benchmark failed:\n%s%s" % (answer.stdout, answer.stderr))
             figures[str(partials)] = json.loads(lines[-1])

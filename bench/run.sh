@@ -5,6 +5,7 @@
 #
 #   bench/run.sh [--module-dir BUILD_DIR] [--lua lua5.4] [--repeat 3] [--quick]
 #   bench/run.sh --callgrind      # instruction profile of the saved-image job
+#   bench/run.sh --hosts          # only the LÖVE frames and Neovim ticks
 #
 # The module is taken from $GPTIMAGE_BUILD_DIR, else build/lua5.4 (what the
 # README and scripts/build.sh make), else build/, unless given.

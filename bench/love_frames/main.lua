@@ -12,7 +12,10 @@
 -- partial images (drawn as they come). Prints one JSON object: frames,
 -- longest_ms, p99_ms, median_ms (wall), cpu_longest_ms, cpu_p99_ms (game
 -- thread CPU), partials_shown, runs; over RUNS generations (default 3).
--- Exits 1 if a generation fails.
+-- Exits 1 if a generation fails. Measuring starts after a warm-up of a few
+-- frames. With GPTIMAGE_FRAME_TRACE=1 the eight longest frames are written
+-- to stderr with what they spent where (the phases of love.run and the
+-- driver's steps, wall/CPU ms), e.g. through bench/run.sh --hosts.
 
 local source_dir = assert(os.getenv("GPTIMAGE_SOURCE_DIR"), "set GPTIMAGE_SOURCE_DIR")
 local build_dir = assert(os.getenv("GPTIMAGE_BUILD_DIR"), "set GPTIMAGE_BUILD_DIR")
@@ -32,6 +35,35 @@ local function thread_cpu()
   ffi.C.clock_gettime(CLOCK_THREAD_CPUTIME_ID, cpu_now)
   return tonumber(cpu_now.tv_sec) + tonumber(cpu_now.tv_nsec) * 1e-9
 end
+
+-- Where each frame's time goes: the phases of love.run and the driver's
+-- steps, wall and thread CPU, kept per frame; the longest frames are
+-- printed to stderr at the end (GPTIMAGE_FRAME_TRACE=1).
+local trace = os.getenv("GPTIMAGE_FRAME_TRACE") == "1"
+local frame_parts = {}      -- per frame: { name -> { wall, cpu } }
+local current_parts = {}
+local function timed(name, fn, ...)
+  if not trace then
+    return fn(...)
+  end
+  local wall, cpu = love.timer.getTime(), thread_cpu()
+  local results = { n = select("#", ...), fn(...) }
+  local part = current_parts[name] or { 0, 0 }
+  part[1], part[2] = part[1] + love.timer.getTime() - wall, part[2] + thread_cpu() - cpu
+  current_parts[name] = part
+  return unpack(results, 1, results.n)
+end
+local function wrap(object, key, name)
+  local original = object[key]
+  object[key] = function(...) return timed(name, original, ...) end
+end
+
+-- Frames drawn before the first generation, as a game has drawn before it
+-- asks for an image: llvmpipe compiles its shaders on the first frames that
+-- draw a shape and a texture (several ms of CPU), which is not gptimage's.
+local WARM_UP_FRAMES = 30
+local warm_up_left = WARM_UP_FRAMES
+local warm_up_texture
 
 local images
 local partials_wanted, runs_left
@@ -89,7 +121,17 @@ function love.load(args)
   partials_wanted = tonumber(args[1] or "0")
   runs_left = tonumber(args[2] or "3")
   images = gl.new{ api_key = "sk-bench", base_url = os.getenv("GPTIMAGE_BASE_URL"), max_retries = 0 }
-  start()
+  if trace then
+    local methods = getmetatable(images.client).__index
+    wrap(methods, "poll", "poll")
+    wrap(gl.Driver, "collect", "collect")
+    wrap(love.graphics, "newImage", "newImage")
+    wrap(love.graphics, "present", "present")
+    wrap(love.graphics, "draw", "draw")
+    wrap(love.event, "pump", "pump")
+    wrap(love.timer, "sleep", "sleep")
+  end
+  warm_up_texture = love.graphics.newImage(love.image.newImageData(16, 16))
 end
 
 local function run_done()
@@ -98,6 +140,21 @@ local function run_done()
   if runs_left > 0 then
     start()
     return
+  end
+  if trace then
+    table.sort(frame_parts, function(a, b) return a.wall > b.wall end)
+    for i = 1, math.min(8, #frame_parts) do
+      local f = frame_parts[i]
+      local text = {}
+      for name, part in pairs(f.parts) do
+        if type(part) == "table" then
+          text[#text + 1] = string.format("%s %.1f/%.1f", name, part[1] * 1000, part[2] * 1000)
+        end
+      end
+      table.sort(text)
+      io.stderr:write(string.format("frame %.1f ms wall, %.1f ms CPU, lua heap %d KB: %s\n", f.wall * 1000,
+        f.cpu * 1000, f.parts.gc_kb, table.concat(text, ", ")))
+    end
   end
   table.sort(frame_times)
   table.sort(frame_cpu)
@@ -119,8 +176,20 @@ function love.update()
   if generating and last_frame then
     frame_times[#frame_times + 1] = now - last_frame
     frame_cpu[#frame_cpu + 1] = cpu - last_cpu
+    if trace then
+      current_parts.gc_kb = collectgarbage("count")
+      frame_parts[#frame_parts + 1] = { wall = now - last_frame, cpu = cpu - last_cpu, parts = current_parts }
+    end
   end
+  current_parts = {}
   last_frame, last_cpu = now, cpu
+  if warm_up_left > 0 then
+    warm_up_left = warm_up_left - 1
+    if warm_up_left == 0 then
+      start()
+    end
+    return
+  end
   if drawn then
     -- the frame that drew the image has been counted: this run is over
     drawn = false
@@ -136,6 +205,8 @@ function love.draw()
   love.graphics.clear(0.1, 0.1, 0.12)
   if picture then
     love.graphics.draw(picture, 0, 0, 0, 480 / picture:getWidth())
+  elseif warm_up_left > 0 then
+    love.graphics.draw(warm_up_texture, 0, 0, 0, 30)
   end
   love.graphics.arc("line", "open", 560, 80, 30, t * 6, t * 6 + 4)
   if waiting_for_draw then
