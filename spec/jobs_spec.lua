@@ -263,3 +263,166 @@ describe("jobs", function()
     for _, r in ipairs(results) do assert.equals("cancelled", r.err.kind) end
   end)
 end)
+
+-- What the client keeps beside its list of jobs (a count of the jobs not
+-- yet delivered, the jobs waiting to retry ordered by due time, the paused
+-- transfers) must stay in step with the list through every way a job ends.
+describe("jobs waiting to retry", function()
+  local srv
+
+  setup(function() srv = fake.start{} end)
+  teardown(function() srv:stop() end)
+  before_each(function() srv:reset() end)
+
+  -- the server's records of each prompt, in the order they came
+  local function by_prompt(records)
+    local out = {}
+    for _, r in ipairs(records) do
+      local prompt = r.json and r.json.prompt
+      if prompt then
+        out[prompt] = out[prompt] or {}
+        table.insert(out[prompt], r)
+      end
+    end
+    return out
+  end
+
+  it("poll's pending count follows the undelivered jobs through retries, cancels and failures", function()
+    local c = gptimage.new{ api_key = "sk-test", base_url = srv.base_url, max_retries = 5 }
+    -- four attempts fail with a status that is retried after 0.2 s, one
+    -- with a 400 that is not retried; the others succeed
+    srv:fault{ { action = "status", status = 500, times = 4, headers = { ["retry-after-ms"] = "200" } },
+               { action = "error", status = 400 } }
+    local n = 8
+    local jobs, calls, delivered = {}, {}, 0
+    for i = 1, n do
+      calls[i] = 0
+      jobs[i] = c:start("generate", { prompt = "job " .. i, on_done = function()
+        calls[i] = calls[i] + 1
+        delivered = delivered + 1
+      end })
+    end
+    assert.equals(n, (c:poll(0)) + delivered)
+    local cancelled, ncancelled, retrying_seen = {}, 0, 0
+    while delivered < n do
+      local pending = c:poll()
+      assert.equals(n - delivered, pending)
+      for i = 1, n do
+        -- a job that failed in this poll waits to retry at least until the next
+        if jobs[i]:status() == "retrying" and not cancelled[i] then
+          retrying_seen = retrying_seen + 1
+          if ncancelled < 2 then
+            assert.is_true(jobs[i]:cancel())
+            cancelled[i] = true
+            ncancelled = ncancelled + 1
+            assert.equals(1, calls[i]) -- on_done ran in cancel
+          end
+        end
+      end
+      gptimage.os.sleep(0.002)
+    end
+    assert.equals(0, (c:poll()))
+    assert.equals(2, ncancelled)
+    local ok, failed = 0, 0
+    local records = by_prompt(srv:requests())
+    for i = 1, n do
+      assert.equals(1, calls[i])
+      local res, err = jobs[i]:result()
+      if cancelled[i] then
+        assert.equals("cancelled", err.kind)
+        assert.equals(1, #records["job " .. i]) -- cancelled while waiting: never asked again
+      elseif res then
+        ok = ok + 1
+      else
+        assert.equals("api", err.kind)
+        assert.equals(400, err.status)
+        failed = failed + 1
+      end
+    end
+    assert.equals(1, failed)
+    assert.equals(n - 3, ok)
+    -- every 500 cost one more request, but the two cancelled in their wait
+    assert.equals(n + 4 - 2, #srv:requests())
+    c:close()
+  end)
+
+  it("many jobs due at different times each start again once, never before their time", function()
+    local c = gptimage.new{ api_key = "sk-test", base_url = srv.base_url, max_retries = 40 }
+    local n = 20
+    -- the later a fault is taken, the sooner its retry is due, so that the
+    -- order of the retries is not the order of the jobs; each status says
+    -- which wait it asked for
+    local faults, wait_of = {}, {}
+    for i = 1, n do
+      wait_of[500 + i] = 0.02 * (n + 1 - i)
+      faults[i] = { action = "status", status = 500 + i,
+                    headers = { ["retry-after-ms"] = tostring(math.floor(wait_of[500 + i] * 1000 + 0.5)) } }
+    end
+    srv:fault(faults)
+    local delivered = 0
+    local jobs = {}
+    for i = 1, n do
+      jobs[i] = c:start("generate", { prompt = "r" .. i, on_done = function() delivered = delivered + 1 end })
+    end
+    while delivered < n do
+      local pending = c:poll() -- on_done runs inside: read delivered after it
+      assert.equals(n - delivered, pending)
+      gptimage.os.sleep(0.002)
+    end
+    assert.equals(0, (c:poll()))
+    for i = 1, n do assert.is_table((jobs[i]:result())) end
+    -- each fault cost exactly one more request: none was lost or started twice
+    local all = srv:requests()
+    assert.equals(2 * n, #all)
+    for prompt, list in pairs(by_prompt(all)) do
+      assert.is_true(#list >= 2, prompt)
+      assert.equals(200, list[#list].status)
+      for k = 2, #list do
+        local asked = wait_of[list[k - 1].status]
+        assert.is_number(asked)
+        -- the server's own clock: the retry came no sooner than it was told
+        assert.is_true(list[k].time - list[k - 1].time >= asked - 0.01,
+          string.format("%s: retried after %.3f s, asked %.3f s", prompt, list[k].time - list[k - 1].time, asked))
+      end
+    end
+    c:close()
+  end)
+
+  it("closing a client or collecting it while jobs wait to retry ends them cleanly", function()
+    srv:fault{ action = "status", status = 500, times = -1, headers = { ["retry-after-ms"] = "60000" } }
+    local c = gptimage.new{ api_key = "sk-test", base_url = srv.base_url, max_retries = 3 }
+    local jobs = {}
+    for i = 1, 4 do jobs[i] = c:start("generate", { prompt = "w" .. i }) end
+    local function all_retrying()
+      for i = 1, #jobs do
+        if jobs[i]:status() ~= "retrying" then return false end
+      end
+      return true
+    end
+    while not all_retrying() do
+      assert.equals(#jobs, (c:poll()))
+      gptimage.os.sleep(0.002)
+    end
+    -- one cancelled from the middle of the wait, the others by close
+    assert.is_true(jobs[2]:cancel())
+    assert.equals(3, (c:poll()))
+    c:close()
+    for i = 1, #jobs do
+      local res, err = jobs[i]:wait()
+      assert.is_nil(res)
+      assert.equals("cancelled", err.kind)
+    end
+    -- and a client dropped with its waiting jobs is collected with them
+    do
+      local c2 = gptimage.new{ api_key = "sk-test", base_url = srv.base_url, max_retries = 3 }
+      local waiting = { c2:start("generate", { prompt = "x1" }), c2:start("generate", { prompt = "x2" }) }
+      while waiting[1]:status() ~= "retrying" or waiting[2]:status() ~= "retrying" do
+        c2:poll()
+        gptimage.os.sleep(0.002)
+      end
+    end
+    collectgarbage()
+    collectgarbage()
+    assert.equals(4 + 2, #srv:requests())
+  end)
+end)

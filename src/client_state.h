@@ -52,6 +52,17 @@ typedef struct gi_client {
   /* the job files */
   gi_job *jobs;         /* every job that has not been delivered yet */
   gi_job *jobs_tail;    /* its last, where a new job is linked */
+  size_t pending;       /* how many jobs that list holds, kept with it */
+  /* jobs waiting to retry: a binary min-heap by (retry_at, retry_seq), so
+   * that a round finds the due ones without looking at the others (retry.c).
+   * retry_cap is reserved when a job is launched, at least one slot per
+   * undelivered job, so that scheduling a retry never needs memory. */
+  gi_job **retry_heap;
+  size_t retry_count, retry_cap;
+  unsigned long retry_seq; /* ties in retry_at go first come, first served */
+  /* transfers the round's budget paused, in the order they paused: a
+   * round resumes these without looking at the others (job.c) */
+  gi_job *paused_head, *paused_tail;
   /* jobs with callbacks to run (partial images, or done and not yet
    * delivered), in the order they became so: see deliver.h */
   gi_job *ready_head, *ready_tail;

@@ -94,14 +94,13 @@ static int retry_download(gi_job *job) {
   gi_transfer_put_image(job, job->download_index, fresh); /* frees the broken one */
   job->current = fresh;
   job->download_attempt++;
-  job->retry_at = gi_now() + gi_retry_backoff(job->download_attempt, job->retry_after);
+  gi_retry_wait(job, gi_now() + gi_retry_backoff(job->download_attempt, job->retry_after));
   job->status = 0;
   job->received = 0;
   job->body_started = 0;
   job->excerpt_len = 0;
   job->retry_after = -1;
   job->errbuf[0] = '\0';
-  job->state = ST_RETRY_WAIT;
   return 0;
 }
 

@@ -97,8 +97,10 @@ static void run_hooks(lua_State *L) {
   lua_call(L, 0, 0);
 }
 
-/* Lets the transfers the last round paused go on, as the budget allows;
- * one whose resumed data fails is finished at once. */
+/* Lets the transfers the last rounds paused go on, in the order they
+ * paused, as the budget allows; one whose resumed data fails is finished at
+ * once.  A transfer that pauses again goes to the end of the list, and
+ * only does so when the budget is spent, so the next check ends the loop. */
 static void resume_paused(lua_State *L, int client_idx, gi_client *c) {
   gi_job *job, *next;
   for (job = gi_job_next_paused(c, NULL); job; job = next) {

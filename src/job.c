@@ -14,6 +14,7 @@
 #include "job_internal.h"
 #include "transfer.h"
 #include "result.h"
+#include "retry.h"
 #include "raw.h"
 #include "batch.h"
 #include "errors.h"
@@ -62,15 +63,30 @@ static void gi_job_unqueue(gi_client *c, gi_job *job) {
   job->ready_next = NULL;
 }
 
+/* takes a job out of the client's list of paused transfers */
+static void unqueue_paused(gi_client *c, gi_job *job) {
+  if (!job->in_paused) return;
+  if (job->paused_prev) job->paused_prev->paused_next = job->paused_next;
+  else c->paused_head = job->paused_next;
+  if (job->paused_next) job->paused_next->paused_prev = job->paused_prev;
+  else c->paused_tail = job->paused_prev;
+  job->paused_prev = job->paused_next = NULL;
+  job->in_paused = 0;
+}
+
 void gi_job_unlink(gi_job *job) {
   gi_client *c = job->client;
-  if (c == NULL) return;
+  if (c == NULL || !job->linked) return;
   if (job->prev) job->prev->next = job->next;
-  else if (c->jobs == job) c->jobs = job->next;
+  else c->jobs = job->next;
   if (job->next) job->next->prev = job->prev;
-  else if (c->jobs_tail == job) c->jobs_tail = job->prev;
+  else c->jobs_tail = job->prev;
   job->next = job->prev = NULL;
+  job->linked = 0;
+  c->pending--;
   if (job->queued) gi_job_unqueue(c, job);
+  unqueue_paused(c, job);
+  gi_retry_forget(job);
 }
 
 /* Lua side: userdata, uservalue */
@@ -144,6 +160,7 @@ void gi_job_store_result(lua_State *L, int job_idx, gi_job *job) {
   job_idx = lua_absindex(L, job_idx);
   gi_uv_set(L, job_idx, "err");
   gi_uv_set(L, job_idx, "res");
+  gi_retry_forget(job);
   job->state = ST_DONE;
   gi_job_queue_ready(job);
 }
@@ -204,11 +221,14 @@ gi_job *gi_job_new(lua_State *L, int client_idx, gi_client *c, job_kind kind, co
 }
 
 void gi_job_link(gi_client *c, gi_job *job) {
+  if (job->linked) return;
   job->prev = c->jobs_tail;
   job->next = NULL;
   if (c->jobs_tail) c->jobs_tail->next = job;
   else c->jobs = job;
   c->jobs_tail = job;
+  job->linked = 1;
+  c->pending++;
 }
 
 void gi_job_read_local_options(lua_State *L, int opts, int job_idx, gi_job *job) {
@@ -250,6 +270,7 @@ void gi_job_read_local_options(lua_State *L, int opts, int job_idx, gi_job *job)
 
 void gi_job_launch(lua_State *L, int client_idx, int job_idx, gi_client *c, gi_job *job) {
   job->attempt = 1;
+  gi_retry_reserve(L, c);
   if (curl_multi_add_handle(c->multi, job->easy) != CURLM_OK)
     luaL_error(L, "gptimage: curl_multi_add_handle failed");
   job->in_multi = 1;
@@ -495,12 +516,21 @@ void gi_job_cancel_all(lua_State *L, gi_client *c) {
     job->delivered = 1;
     job->client = NULL;
     job->next = job->prev = NULL;
+    job->linked = 0;
     job->ready_next = NULL;
     job->queued = 0;
+    job->paused_prev = job->paused_next = NULL;
+    job->in_paused = 0;
+    job->retry_slot = 0;
     job = next;
   }
   c->jobs = c->jobs_tail = NULL;
+  c->pending = 0;
   c->ready_head = c->ready_tail = NULL;
+  c->paused_head = c->paused_tail = NULL;
+  free(c->retry_heap);
+  c->retry_heap = NULL;
+  c->retry_count = c->retry_cap = 0;
 }
 
 static const luaL_Reg JOB_METHODS[] = {
@@ -528,15 +558,19 @@ void gi_job_open(lua_State *L) {
 }
 
 int gi_job_pending(gi_client *c) {
-  int n = 0;
-  gi_job *j;
-  for (j = c->jobs; j; j = j->next) n++;
-  return n;
+  return (int)c->pending;
 }
 
 gi_job *gi_job_next_paused(gi_client *c, gi_job *after) {
-  gi_job *job = after ? after->next : c->jobs;
-  while (job && (!job->paused || job->easy == NULL || !job->in_multi)) job = job->next;
+  gi_job *job = after ? after->paused_next : c->paused_head;
+  while (job && (!job->paused || job->easy == NULL || !job->in_multi)) {
+    gi_job *next = job->paused_next;
+    /* no longer paused: the entry is stale.  One paused but out of the
+     * multi handle (a download that timed out while paused, waiting to
+     * retry) stays: it is resumed once it is back in. */
+    if (!job->paused) unqueue_paused(c, job);
+    job = next;
+  }
   return job;
 }
 
@@ -546,7 +580,9 @@ void gi_job_nudge_running(gi_client *c) {
 }
 
 void gi_job_resume(lua_State *L, int client_idx, gi_job *job) {
-  CURLcode rc = gi_transfer_resume(job);
+  CURLcode rc;
+  unqueue_paused(job->client, job); /* a new pause queues it again */
+  rc = gi_transfer_resume(job);
   /* the held-back data failed (the body callback kept the cause): the
    * transfer ends now rather than waiting for data that may never come */
   if (rc != CURLE_OK) gi_job_transfer_done(L, client_idx, job, rc);

@@ -50,14 +50,19 @@ void gi_job_abandon(lua_State *L, int job_idx);
 /* ---- for a round of the drive (drive.c) ---- */
 
 void gi_job_transfer_done(lua_State *L, int client_idx, gi_job *job, CURLcode rc);
-int gi_job_pending(gi_client *c);  /* jobs not yet delivered */
+int gi_job_pending(gi_client *c);  /* jobs not yet delivered; O(1) */
+/* starts the jobs whose retry is due at `now`, earliest first; looks at no
+ * other job (retry.c) */
 void gi_job_start_due_retries(lua_State *L, gi_client *c, double now);
-double gi_job_next_retry(gi_client *c);  /* earliest retry time, or 0 */
-/* the next job after `after` (NULL: the first) whose transfer the round's
- * budget paused, or NULL */
+double gi_job_next_retry(gi_client *c);  /* earliest retry time, or 0; O(1) */
+/* the next job after `after` (NULL: the first) in the client's list of
+ * transfers the round's budget paused, in the order they paused, or NULL;
+ * entries that are no longer paused are dropped on the way.  `after` must
+ * still be in the list: take the next one before resuming `after`. */
 gi_job *gi_job_next_paused(gi_client *c, gi_job *after);
-/* lets a paused transfer go on; one whose held-back data fails is finished
- * at once */
+/* takes the job out of the paused list and lets its transfer go on (a new
+ * pause puts it back at the end); one whose held-back data fails is
+ * finished at once */
 void gi_job_resume(lua_State *L, int client_idx, gi_job *job);
 /* nudges every running, unpaused transfer (transfer.h gi_transfer_nudge) */
 void gi_job_nudge_running(gi_client *c);

@@ -34,6 +34,7 @@ typedef struct partial {
 
 struct gi_job {
   gi_job *next, *prev;  /* the client's list of undelivered jobs */
+  int linked;           /* in that list (and counted in client->pending) */
   gi_client *client;    /* NULL once the client is gone */
   job_kind kind;
   job_state state;
@@ -51,6 +52,8 @@ struct gi_job {
   int as_buffer;        /* bytes as a gptimage.Buffer, not a Lua string */
   int attempt;
   double retry_at;
+  size_t retry_slot;    /* 1 + its index in the client's retry heap; 0: not in it */
+  unsigned long retry_seq;
   /* one attempt's response */
   long status;
   char request_id[128];
@@ -61,6 +64,10 @@ struct gi_job {
   double expected;      /* Content-Length of the body, or < 0 when not given */
   double chunk_offset;  /* body bytes before the piece being read */
   int paused;           /* the poll budget ran out in its body: waits for the next round */
+  /* the client's list of paused transfers; an entry whose job is no longer
+   * paused is dropped when a round or the unlink meets it */
+  gi_job *paused_prev, *paused_next;
+  int in_paused;
   int discarding;       /* dropping what a paused, ended attempt left in libcurl */
   int body_started, sse_mode;
   gi_scanner *scanner;
@@ -101,6 +108,20 @@ static inline void gi_job_queue_ready(gi_job *job) {
   if (c->ready_tail) c->ready_tail->ready_next = job;
   else c->ready_head = job;
   c->ready_tail = job;
+}
+
+/* Puts the job at the end of its client's list of paused transfers unless
+ * it is in it already: called by the body callback when the round's budget
+ * pauses the transfer.  Pure C. */
+static inline void gi_job_queue_paused(gi_job *job) {
+  gi_client *c = job->client;
+  if (c == NULL || job->in_paused) return;
+  job->in_paused = 1;
+  job->paused_next = NULL;
+  job->paused_prev = c->paused_tail;
+  if (c->paused_tail) c->paused_tail->paused_next = job;
+  else c->paused_head = job;
+  c->paused_tail = job;
 }
 
 /* ---- job.c: userdata, uservalue, the client's list ---- */

@@ -46,14 +46,94 @@ double gi_retry_backoff(int attempt, double retry_after) {
 
 static double backoff(gi_job *job) { return gi_retry_backoff(job->attempt, job->retry_after); }
 
+/* The retry heap: heap[0] is the job due first; a job knows its slot
+ * (retry_slot = index + 1) so that a cancelled one leaves in O(log n). */
+
+static int due_before(const gi_job *a, const gi_job *b) {
+  if (a->retry_at != b->retry_at) return a->retry_at < b->retry_at;
+  return a->retry_seq < b->retry_seq;
+}
+
+static void heap_put(gi_client *c, size_t i, gi_job *job) {
+  c->retry_heap[i] = job;
+  job->retry_slot = i + 1;
+}
+
+static void sift_up(gi_client *c, size_t i) {
+  gi_job *job = c->retry_heap[i];
+  while (i > 0) {
+    size_t parent = (i - 1) / 2;
+    if (!due_before(job, c->retry_heap[parent])) break;
+    heap_put(c, i, c->retry_heap[parent]);
+    i = parent;
+  }
+  heap_put(c, i, job);
+}
+
+static void sift_down(gi_client *c, size_t i) {
+  gi_job *job = c->retry_heap[i];
+  for (;;) {
+    size_t child = 2 * i + 1;
+    if (child >= c->retry_count) break;
+    if (child + 1 < c->retry_count && due_before(c->retry_heap[child + 1], c->retry_heap[child])) child++;
+    if (!due_before(c->retry_heap[child], job)) break;
+    heap_put(c, i, c->retry_heap[child]);
+    i = child;
+  }
+  heap_put(c, i, job);
+}
+
+void gi_retry_reserve(lua_State *L, gi_client *c) {
+  size_t need = c->pending + 1, cap;
+  gi_job **heap;
+  if (c->retry_cap >= need) return;
+  cap = c->retry_cap ? c->retry_cap * 2 : 8;
+  if (cap < need) cap = need;
+  heap = (gi_job **)realloc(c->retry_heap, cap * sizeof *heap);
+  if (heap == NULL) luaL_error(L, "gptimage: out of memory");
+  c->retry_heap = heap;
+  c->retry_cap = cap;
+}
+
+void gi_retry_wait(gi_job *job, double at) {
+  gi_client *c = job->client;
+  job->state = ST_RETRY_WAIT;
+  job->retry_at = at;
+  if (c == NULL) return;
+  if (job->retry_slot) {
+    sift_up(c, job->retry_slot - 1);
+    sift_down(c, job->retry_slot - 1);
+    return;
+  }
+  /* gi_retry_reserve made room for every undelivered job, and only those
+   * wait here: the heap cannot be full */
+  if (c->retry_count >= c->retry_cap) abort();
+  job->retry_seq = c->retry_seq++;
+  heap_put(c, c->retry_count++, job);
+  sift_up(c, c->retry_count - 1);
+}
+
+void gi_retry_forget(gi_job *job) {
+  gi_client *c = job->client;
+  size_t i;
+  gi_job *last;
+  if (job->retry_slot == 0 || c == NULL) return;
+  i = job->retry_slot - 1;
+  job->retry_slot = 0;
+  last = c->retry_heap[--c->retry_count];
+  if (last == job) return;
+  heap_put(c, i, last);
+  sift_up(c, i);
+  sift_down(c, last->retry_slot - 1);
+}
+
 void gi_retry_schedule(gi_job *job) {
   gi_transfer_detach(job);
   job->attempt++;
-  job->retry_at = gi_now() + backoff(job);
+  gi_retry_wait(job, gi_now() + backoff(job));
   gi_transfer_abort_images(job);
   gi_transfer_free_partials(job); /* the next attempt streams them again */
   gi_transfer_reset(job);
-  job->state = ST_RETRY_WAIT;
 }
 
 int gi_retry_allowed(gi_job *job) {
@@ -61,25 +141,16 @@ int gi_retry_allowed(gi_job *job) {
 }
 
 void gi_job_start_due_retries(lua_State *L, gi_client *c, double now) {
-  gi_job *job;
   (void)L;
-  for (job = c->jobs; job; job = job->next) {
-    if (job->state != ST_RETRY_WAIT || job->retry_at > now) continue;
+  while (c->retry_count > 0 && c->retry_heap[0]->retry_at <= now) {
+    gi_job *job = c->retry_heap[0];
+    gi_retry_forget(job);
     job->state = ST_RUNNING;
-    if (curl_multi_add_handle(c->multi, job->easy) == CURLM_OK) {
-      job->in_multi = 1;
-    } else {
-      job->state = ST_RETRY_WAIT;
-      job->retry_at = now + 0.1;
-    }
+    if (curl_multi_add_handle(c->multi, job->easy) == CURLM_OK) job->in_multi = 1;
+    else gi_retry_wait(job, now + 0.1);
   }
 }
 
 double gi_job_next_retry(gi_client *c) {
-  gi_job *job;
-  double t = 0;
-  for (job = c->jobs; job; job = job->next)
-    if (job->state == ST_RETRY_WAIT && (t == 0 || job->retry_at < t)) t = job->retry_at;
-  return t;
+  return c->retry_count > 0 ? c->retry_heap[0]->retry_at : 0;
 }
-

@@ -17,5 +17,14 @@ double gi_retry_backoff(int attempt, double retry_after);
 int gi_retry_allowed(gi_job *job);
 /* drops the attempt's response and schedules the next attempt */
 void gi_retry_schedule(gi_job *job);
+/* the job (its easy handle out of the multi handle) waits to retry until
+ * `at` (gi_now() time): it goes into the client's retry heap */
+void gi_retry_wait(gi_job *job, double at);
+/* takes the job out of the retry heap if it is in it */
+void gi_retry_forget(gi_job *job);
+/* room in the client's retry heap for one more job; raises when out of
+ * memory.  Called before a job is launched, so that a retry never fails
+ * for want of memory. */
+void gi_retry_reserve(lua_State *L, gi_client *c);
 
 #endif

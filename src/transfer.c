@@ -359,6 +359,7 @@ size_t gi_transfer_on_body(char *p, size_t size, size_t nmemb, void *ud) {
   if (c && c->round_deadline > 0) {
     if (c->round_pieces > 0 && gi_now() >= c->round_deadline) {
       job->paused = 1;
+      gi_job_queue_paused(job);
       c->round_cut = 1;
       return CURL_WRITEFUNC_PAUSE;
     }
