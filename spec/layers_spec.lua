@@ -17,12 +17,18 @@
 --          takes its pixel buffer and limits from image.c (image.h's types).
 -- Inside a room the files may include each other; between modules, only
 -- downwards: a module includes modules on layers strictly below its own.
+-- The job room shows the layers above it one header, job.h: its other
+-- headers carry the private struct, and a file outside the room that
+-- includes one fails here too.
 local gptimage = require "gptimage"
 
 local ROOMS = {
   job = { "job", "job_internal", "transfer", "result", "retry", "download", "raw", "batch", "deliver" },
   image = { "image", "png_codec", "gif_codec", "jpeg_codec", "webp_codec" },
 }
+
+-- room = the one header files outside it may include
+local ROOM_FACE = { job = "job.h" }
 
 -- top to bottom
 local LAYERS = {
@@ -152,6 +158,16 @@ local function check(files)
       problems[#problems + 1] = "module '" .. m .. "' is on no layer: declare it in spec/layers_spec.lua"
     end
   end
+  local names = sorted_keys(files)
+  for _, name in ipairs(names) do
+    for _, inc in ipairs(files[name]) do
+      local room = module_of(inc)
+      if ROOM_FACE[room] and inc ~= ROOM_FACE[room] and module_of(name) ~= room then
+        problems[#problems + 1] = string.format("%s includes %s: outside the %s room, include only %s",
+          name, inc, room, ROOM_FACE[room])
+      end
+    end
+  end
   for _, from in ipairs(sorted_keys(edges)) do
     for _, to in ipairs(sorted_keys(edges[from])) do
       if index[from] and index[to] and index[to] <= index[from] then
@@ -194,6 +210,16 @@ describe("the include graph of src/", function()
     assert.matches("job.c includes client.h: 'job' (layer 5) may only include layers below it, not 'client' (layer 2)",
       text, 1, true)
     assert.equal(2, #problems)
+  end)
+
+  it("finds a private header of the job room included from outside it", function()
+    local problems = check({
+      ["drive.c"] = { "job.h", "job_internal.h" },
+      ["job.h"] = {},
+      ["job_internal.h"] = { "job.h" },
+      ["result.c"] = { "job_internal.h" },
+    })
+    assert.same({ "drive.c includes job_internal.h: outside the job room, include only job.h" }, problems)
   end)
 
   it("names a module that is on no layer", function()
