@@ -1,7 +1,9 @@
 -- gptimage.cli.runner driven step by step, as a host with its own loop
--- (an editor's timer polling the client) drives it: step() never waits,
--- keeps at most `jobs` requests in flight, starts an entry only after the
--- entry that makes its input, and stops at the budget.
+-- (an editor's timer) drives it: step() never waits, polls the client
+-- itself, keeps at most `jobs` requests in flight, starts an entry only
+-- after the entry that makes its input, and stops at the budget; an open
+-- run (the Neovim helper's) takes entries as they come and hands each
+-- finished one to the host.
 local gptimage = require "gptimage"
 local fake = require "helpers.server"
 local util = require "helpers.util"
@@ -48,7 +50,6 @@ describe("the runner, step by step", function()
     while not run:step() do
       most = math.max(most, #run.inflight)
       rounds = rounds + 1
-      client:poll()
     end
     assert.is_true(rounds > 0)
     assert.is_true(most <= 2)
@@ -85,5 +86,83 @@ describe("the runner, step by step", function()
       assert.equals("not_started", entry.status)
     end
     assert.equals(0, #srv:requests())
+  end)
+
+  describe("an open run", function()
+    local function open_run(jobs)
+      local finished = {}
+      local run = runner.new(client, {}, { jobs = jobs }, progress.new("none", 0), {}, { open = true,
+        finish = function(entry, res, err)
+          finished[#finished + 1] = { entry = entry, res = res, err = err, inflight = #entry.run.inflight }
+        end })
+      return run, finished
+    end
+
+    local function drive(run)
+      local steps = 0
+      while run:pending() > 0 do
+        assert.is_true(steps < 1000000, "the run never ended")
+        run:step()
+        steps = steps + 1
+      end
+      return steps
+    end
+
+    it("starts each added entry at once up to the limit and hands each finished one to the host", function()
+      local run, finished = open_run(2)
+      local entries = {}
+      for i = 1, 3 do
+        entries[i] = { op = "generate", call = { prompt = "open " .. i, quality = "low" }, run = run }
+      end
+      local first, second = run:add(entries[1]), run:add(entries[2])
+      assert.is_not_nil(first)
+      assert.is_not_nil(second)
+      assert.is_nil(run:add(entries[3]))          -- waits for a slot
+      assert.equals(3, run:pending())
+      assert.equals(2, #run:jobs())
+      assert.is_true(drive(run) > 0)
+      assert.equals(3, #finished)
+      for _, f in ipairs(finished) do
+        assert.is_nil(f.err)
+        assert.is_true(f.inflight < 2)             -- out of the run before the host hears of it
+        assert.equals("built", f.entry.status)
+        assert.is_true(util.is_png(f.res.images[1].bytes))
+      end
+      -- idle is not over: a later entry still runs
+      assert.is_true(run:step())
+      assert.is_false(run.finished)
+      run:add({ op = "generate", call = { prompt = "later", quality = "low", save = dir .. "/later.png" }, run = run })
+      drive(run)
+      assert.equals(4, #finished)
+      assert.equals(dir .. "/later.png", finished[4].res.images[1].path)
+      assert.is_true(util.is_png(util.read(dir .. "/later.png")))
+    end)
+
+    it("goes on after a refusal, hands cancels over, raises a caller bug from add and runs a batch", function()
+      local run, finished = open_run(math.huge)
+      srv:fault{ action = "error", status = 401, message = "Incorrect API key provided." }
+      run:add({ op = "generate", call = { prompt = "refused", quality = "low" }, run = run })
+      drive(run)
+      assert.equals(401, finished[1].err.status)
+      assert.equals("failed", finished[1].entry.status)
+      srv:fault{ action = "delay", delay = 5 }
+      local held = run:add({ op = "generate", call = { prompt = "held", quality = "low" }, run = run })
+      assert.is_true(held:cancel())
+      drive(run)
+      assert.equals("cancelled", finished[2].err.kind)
+      assert.has_error(function()
+        run:add({ op = "generate", call = { quality = "low" }, run = run })
+      end)
+      assert.equals(0, run:pending())
+      srv:reset()
+      run:add({ op = "batch", call = { { op = "generate", prompt = "one", quality = "low" },
+                                      { op = "generate", prompt = "two", quality = "low" } },
+                batch_options = { concurrency = 2 }, run = run })
+      drive(run)
+      local batch = finished[#finished]
+      assert.equals(2, #batch.res)
+      assert.is_not_nil(batch.res[1].res)
+      assert.is_not_nil(batch.res[2].res)
+    end)
   end)
 end)

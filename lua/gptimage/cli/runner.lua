@@ -6,9 +6,19 @@
 -- and its own stays within it. Each finished entry gets its record written
 -- and a line of progress.
 --
--- runner.new(...) makes a run that step() advances without ever waiting
--- (for a host with its own loop that polls the client, such as an editor's
--- timer); run() and build_direct drive it to the end, waiting on the jobs.
+-- runner.new(...) makes a run that step() advances without ever waiting:
+-- each step polls the client once, starts what may start and takes in what
+-- has finished (for a host with its own loop, such as an editor's timer);
+-- run() and build_direct drive it to the end, waiting on the jobs.
+--
+-- An open run (context.open) is a host's queue of jobs: entries ({ op,
+-- call [, batch_options] [, output] [, deps] [, estimate] }) come one at a time
+-- with add(), each starts at once when the limit, its inputs and the budget
+-- allow, and each finished one goes to context.finish(entry, res, err)
+-- instead of a record and a line of progress; a refusal does not stop it, a
+-- caller bug in an entry's options raises from add(), and an idle open run
+-- is not over (more entries may come). The Neovim helper drives its jobs so,
+-- one step per timer tick.
 --
 -- Contract: a run ends when every entry is finished, blocked or left
 -- unstarted by the budget (then `stopped` is true) or by a refused key (a
@@ -167,7 +177,18 @@ function runner.new(client, todo, values, progress, counts, context)
     queue = { unpack_list(todo) }, inflight = {},
     spent = 0, reserved = context.committed or 0,
     stopped = false, finished = false,
+    open = context.open and true or false, on_finish = context.finish, cut = false,
   }, Run)
+end
+
+-- An entry that cannot be built: failed, through the host's finish in an
+-- open run.
+function Run:fail(entry, err)
+  if self.on_finish then
+    entry.status = "failed"
+    return self.on_finish(entry, nil, err)
+  end
+  return finish_entry(entry, nil, err, self.progress, self.counts, self.values)
 end
 
 -- Starts every entry that may start now.
@@ -189,9 +210,8 @@ function Run:start_ready()
         progress:line(string.format("%s waits for %s from batch %s", entry.label, blocker.label,
           tostring(blocker.batch_id)))
       else
-        finish_entry(entry, nil, { kind = "input", message = string.format("its input %s was not built (entry %d %s)",
-          blocker.label, blocker.index, blocker.status == "not_started" and "was not started" or "failed") },
-          progress, counts, values)
+        self:fail(entry, { kind = "input", message = string.format("its input %s was not built (entry %d %s)",
+          blocker.label, blocker.index, blocker.status == "not_started" and "was not started" or "failed") })
       end
     else
       local startable = true
@@ -200,7 +220,7 @@ function Run:start_ready()
         if not ok then
           table.remove(queue, i)
           startable = false
-          finish_entry(entry, nil, { kind = "usage", message = problem }, progress, counts, values)
+          self:fail(entry, { kind = "usage", message = problem })
         elseif entry.status ~= "build" and entry.status ~= "sheet" then
           table.remove(queue, i)
           startable = false
@@ -226,45 +246,59 @@ function Run:start_ready()
         for key, value in pairs(entry.call) do
           call[key] = value
         end
-        call.save = entry.output
-        local ok, job = pcall(self.client.start, self.client, entry.op, call)
+        if entry.output ~= nil then
+          call.save = entry.output
+        end
+        -- entry.batch_options: a batch's own (client:start("batch", list, batch_options))
+        local ok, job = pcall(self.client.start, self.client, entry.op, call, entry.batch_options)
         if ok then
           entry.status = "running"
           inflight[#inflight + 1] = { entry = entry, job = job, guess = guess }
           self.reserved = self.reserved + guess
+        elseif self.open then
+          entry.status = "failed"
+          error(job, 0)   -- the host's caller gave options the module refuses
         else
-          finish_entry(entry, nil, { kind = "usage", message = tostring(job) }, progress, counts, values)
+          self:fail(entry, { kind = "usage", message = tostring(job) })
         end
       end
     end
   end
 end
 
--- Takes in the jobs that have finished (never waits).
+-- Takes in the jobs that have finished (never waits). The run's lists are
+-- settled before any entry is finished, so that a host's finish that
+-- raises leaves the run consistent.
 function Run:collect()
-  local running = {}
+  local running, ended = {}, {}
   for _, slot in ipairs(self.inflight) do
     if slot.job:done() then
-      local res, err = slot.job:result()
-      self.reserved = self.reserved - slot.guess
-      if res then
-        local cost = res.cost or slot.entry.estimate or 0
-        self.spent = self.spent + cost
-        self.progress.cost = self.progress.cost + cost
-      end
-      if not res and refused(err) then
-        refuse_entry(slot.entry, err, self.progress, self.counts)
-      else
-        finish_entry(slot.entry, res, err, self.progress, self.counts, self.values)
-      end
+      ended[#ended + 1] = slot
     else
       running[#running + 1] = slot
     end
   end
   self.inflight = running
+  for _, slot in ipairs(ended) do
+    local res, err = slot.job:result()
+    self.reserved = self.reserved - slot.guess
+    if res then
+      local cost = res.cost or slot.entry.estimate or 0
+      self.spent = self.spent + cost
+      self.progress.cost = self.progress.cost + cost
+    end
+    if self.on_finish then
+      slot.entry.status = res and "built" or "failed"
+      self.on_finish(slot.entry, res, err)
+    elseif not res and refused(err) then
+      refuse_entry(slot.entry, err, self.progress, self.counts)
+    else
+      finish_entry(slot.entry, res, err, self.progress, self.counts, self.values)
+    end
+  end
   if self.counts.refused then
     -- what is still in flight would be refused too: cancel it, start nothing
-    for _, slot in ipairs(running) do
+    for _, slot in ipairs(self.inflight) do
       slot.job:cancel()
       self.queue[#self.queue + 1] = slot.entry
       self.reserved = self.reserved - slot.guess
@@ -286,20 +320,59 @@ function Run:finish()
   self.counts.spent = self.spent
 end
 
---- One round without waiting: true once the run is over (then
--- counts.spent is set and self.stopped says whether the budget stopped it).
+--- One round without waiting: polls the client once (self.cut is then
+-- its second answer: data was left waiting for the next poll), starts what
+-- may start and takes in what finished. True once the run is over (then
+-- counts.spent is set and self.stopped says whether the budget stopped it);
+-- an open run answers true while it is idle and goes on when add() gives it
+-- more. An error raised by poll (a callback's) comes out of step; the next
+-- step goes on.
 function Run:step()
   if self.finished then
     return true
   end
   self:start_ready()
   if #self.inflight == 0 then
-    self:finish()
+    self.cut = false
+    if not self.open then
+      self:finish()
+    end
     return true
   end
+  local _, cut = self.client:poll()
+  self.cut = cut and true or false
   self:collect()
   self.progress:draw()
   return false
+end
+
+--- Adds an entry to an open run and starts it when it may: returns its job,
+-- or nil while it waits (for a slot, an input or the budget).
+function Run:add(entry)
+  if not self.open then
+    error("gptimage.cli.runner: add() is for an open run (context.open)", 2)
+  end
+  self.queue[#self.queue + 1] = entry
+  self:start_ready()
+  for _, slot in ipairs(self.inflight) do
+    if slot.entry == entry then
+      return slot.job
+    end
+  end
+end
+
+--- Entries waiting or in flight.
+function Run:pending()
+  return #self.queue + #self.inflight
+end
+
+--- The jobs in flight.
+function Run:jobs()
+  local jobs = {}
+  for i, slot in ipairs(self.inflight) do
+    jobs[i] = slot.job
+  end
+  return jobs
 end
 
 --- Runs to the end, waiting on the jobs; returns whether the budget stopped it.
