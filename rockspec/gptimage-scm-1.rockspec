@@ -71,6 +71,7 @@ build = {
     ["gptimage.nvim.progress"] = "lua/gptimage/nvim/progress.lua",
     ["gptimage.nvim.gallery"] = "lua/gptimage/nvim/gallery.lua",
     ["gptimage.nvim.command"] = "lua/gptimage/nvim/command.lua",
+    ["gptimage.nvim.results"] = "lua/gptimage/nvim/results.lua",
     ["gptimage.health"] = "lua/gptimage/health.lua",
     ["gptimage.completion"] = "lua/gptimage/completion.lua",
     ["gptimage.love"] = "lua/gptimage/love.lua",

@@ -4,19 +4,28 @@
 --   gi.setup{ client = { model = "gpt-image-2.6-flare" }, interval = 50 }
 --   gi.generate({ prompt = "a lighthouse", save = "out/lighthouse.png" }, function(res, err) end)
 --
--- A vim.loop (luv) timer polls the client, and only while jobs are in flight:
--- it starts with the first job and stops when the last one has been
--- delivered. poll() never waits on the network and does a bounded amount
--- of work (while data is waiting the timer comes back every millisecond),
--- so the editor keeps typing. Callbacks (on_done, on_partial, on_progress) are handed to
--- vim.schedule, where the whole Neovim API may be used. An error raised by a
--- callback, or by poll itself, is reported with vim.notify at ERROR level;
--- the timer goes on driving the other jobs.
+-- The jobs run through the command line's runner (gptimage.cli.runner), as
+-- an open run per client: a vim.loop (luv) timer makes one step of each run
+-- per tick (poll the client once, take in the finished jobs), and only while
+-- jobs are in flight: it starts with the first job and stops when the last
+-- one has been taken in. poll() never waits on the network and does a
+-- bounded amount of work (while data is waiting the timer comes back every
+-- millisecond), so the editor keeps typing. Callbacks (on_done, on_partial,
+-- on_progress) are handed to vim.schedule, where the whole Neovim API may
+-- be used. An error raised by a callback, or by poll itself, is reported
+-- with vim.notify at ERROR level; the timer goes on driving the other jobs.
+--
+-- Unsaved images come to the callbacks with `buffer` (a gptimage.Buffer)
+-- and `bytes` made from it on first read (gptimage.nvim.results), so that
+-- no tick copies an image into a Lua string; a call that sets `buffer`
+-- itself gets what it asked for.
 --
 -- Needs Neovim 0.7 or later (vim.loop, vim.schedule).
 
 local gptimage = require "gptimage"
+local runner = require "gptimage.cli.runner"
 local plugin_config = require "gptimage.nvim.config"
+local results = require "gptimage.nvim.results"
 
 local unpack = table.unpack or unpack
 
@@ -30,10 +39,7 @@ local config = {
   interval = DEFAULT_INTERVAL,
 }
 
--- Jobs in flight, as job -> client, and how many per client.
-local in_flight = {}
-local in_flight_count = 0
-local clients_in_flight = {}
+local runs = {}            -- client -> its open run, while it has jobs
 local timer = nil
 local leave_hook_installed = false
 
@@ -68,10 +74,23 @@ local function deliver(what, callback, ...)
   end)
 end
 
-local function scheduled(what, callback)
-  return function(...)
-    deliver(what, callback, ...)
+-- A finished entry of a run: its callback on the main loop.
+local function finished(entry, res, err)
+  if entry.callback then
+    deliver("on_done", entry.callback, entry.usable(res), err)
   end
+end
+
+-- The runner's progress, which an open run uses only to add up the cost.
+local QUIET = { cost = 0, draw = function() end }
+
+local function run_for(client)
+  local run = runs[client]
+  if run == nil then
+    run = runner.new(client, {}, { jobs = math.huge }, QUIET, {}, { open = true, finish = finished })
+    runs[client] = run
+  end
+  return run
 end
 
 local function stop_timer()
@@ -80,18 +99,12 @@ local function stop_timer()
   end
 end
 
-local function forget(job)
-  local client = in_flight[job]
-  if client == nil then
-    return
+local function pending()
+  local count = 0
+  for _, run in pairs(runs) do
+    count = count + run:pending()
   end
-  in_flight[job] = nil
-  in_flight_count = in_flight_count - 1
-  local left = clients_in_flight[client] - 1
-  clients_in_flight[client] = left > 0 and left or nil
-  if in_flight_count == 0 then
-    stop_timer()
-  end
+  return count
 end
 
 -- Ticks come every config.interval ms; while a poll stops with data still
@@ -101,21 +114,25 @@ local CATCH_UP = 1
 local catching_up = false
 
 local function tick()
-  -- Copy first: a poll may finish jobs and so change the table.
-  local clients = {}
-  for client in pairs(clients_in_flight) do
-    clients[#clients + 1] = client
+  -- Copy first: a callback's error must not leave a run half iterated.
+  local list = {}
+  for client, run in pairs(runs) do
+    list[#list + 1] = { client, run }
   end
   local behind = false
-  for _, client in ipairs(clients) do
-    local ok, err, cut = pcall(client.poll, client)
+  for _, pair in ipairs(list) do
+    local client, run = pair[1], pair[2]
+    local ok, err = pcall(run.step, run)
     if not ok then
       notify_error("gptimage: " .. tostring(err))
-    elseif cut then
+    elseif run.cut then
       behind = true
     end
+    if run:pending() == 0 then
+      runs[client] = nil
+    end
   end
-  if in_flight_count == 0 then
+  if next(runs) == nil then
     stop_timer()
   elseif behind ~= catching_up and timer then
     catching_up = behind
@@ -213,27 +230,19 @@ function M.client()
   return config.client
 end
 
--- start(on_done) starts the job with on_done as its callback; on_done
--- forgets the job and hands the results to callback on the main loop.
-local function track(client, callback, start)
-  local entry = { finished = false }
-  local job = start(function(...)
-    entry.finished = true
-    if entry.job then
-      forget(entry.job)
-    end
-    if callback then
-      deliver("on_done", callback, ...)
-    end
-  end)
-  if not entry.finished then
-    entry.job = job
-    in_flight[job] = client
-    in_flight_count = in_flight_count + 1
-    clients_in_flight[client] = (clients_in_flight[client] or 0) + 1
-    install_leave_hook()
-    ensure_timer()
+-- Adds an entry to the client's run and starts the timer; returns the job.
+-- A caller bug in the options raises here, as client:start does.
+local function add(client, entry)
+  local run = run_for(client)
+  local ok, job = pcall(run.add, run, entry)
+  if run:pending() == 0 then
+    runs[client] = nil
   end
+  if not ok then
+    error(job, 0)
+  end
+  install_leave_hook()
+  ensure_timer()
   return job
 end
 
@@ -255,13 +264,16 @@ function M.start(op, opts, callback)
   end
   local client = M.client()
   local call = copy(opts)
+  call.on_done = nil
+  local lazy = results.ask(call)
   if call.on_partial then
-    call.on_partial = scheduled("on_partial", call.on_partial)
+    local on_partial = call.on_partial
+    call.on_partial = function(partial, ...)
+      deliver("on_partial", on_partial, lazy and results.usable(partial) or partial, ...)
+    end
   end
-  return track(client, callback, function(on_done)
-    call.on_done = on_done
-    return client:start(op, call)
-  end)
+  return add(client, { op = op, call = call, callback = callback,
+                       usable = lazy and results.result or function(res) return res end })
 end
 
 function M.generate(opts, callback)
@@ -292,33 +304,42 @@ function M.batch(list, opts, callback)
     error("gptimage.nvim: on_progress must be a function, got " .. type(opts.on_progress), 2)
   end
   local client = M.client()
-  local batch_opts = copy(opts)
-  if batch_opts.on_progress then
-    batch_opts.on_progress = scheduled("on_progress", batch_opts.on_progress)
+  local calls = {}
+  for i, call in ipairs(list) do
+    calls[i] = type(call) == "table" and copy(call) or call
+    if type(call) == "table" then
+      results.ask(calls[i])
+    end
   end
-  return track(client, callback, function(on_done)
-    batch_opts.on_done = on_done
-    return client:start("batch", list, batch_opts)
-  end)
+  local batch_opts = copy(opts)
+  batch_opts.on_done = nil
+  if batch_opts.on_progress then
+    local on_progress = batch_opts.on_progress
+    batch_opts.on_progress = function(done, total, index, res, ...)
+      deliver("on_progress", on_progress, done, total, index, results.result(res), ...)
+    end
+  end
+  return add(client, { op = "batch", call = calls, batch_options = batch_opts, callback = callback,
+                       usable = results.batch })
 end
 
---- Cancel a job; its callback gets nil, { kind = "cancelled" }.
--- Returns true if it was cancelled (false if it had already finished).
+--- Cancel a job; its callback gets nil, { kind = "cancelled" } (from the
+-- next tick). Returns true if it was cancelled (false if it had already
+-- finished).
 function M.cancel(job)
   if job == nil then
     error("gptimage.nvim: cancel expects a job", 2)
   end
-  local cancelled = job:cancel()
-  -- on_done normally forgets the job; a job that had none is forgotten here.
-  forget(job)
-  return cancelled
+  return job:cancel()
 end
 
 --- Cancel every job in flight; returns how many were cancelled.
 function M.cancel_all()
   local jobs = {}
-  for job in pairs(in_flight) do
-    jobs[#jobs + 1] = job
+  for _, run in pairs(runs) do
+    for _, job in ipairs(run:jobs()) do
+      jobs[#jobs + 1] = job
+    end
   end
   local cancelled = 0
   for _, job in ipairs(jobs) do
@@ -329,9 +350,10 @@ function M.cancel_all()
   return cancelled
 end
 
---- How many jobs are in flight.
+--- How many jobs are in flight (a cancelled or finished job counts until
+-- the tick that hands it to its callback).
 function M.pending()
-  return in_flight_count
+  return pending()
 end
 
 --- Whether the polling timer is running (it runs only while jobs are in flight).

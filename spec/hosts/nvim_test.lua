@@ -293,6 +293,40 @@ cases[#cases + 1] = { name = "an error raised by poll is reported, the timer goe
   end)
 end }
 
+cases[#cases + 1] = { name = "unsaved images come as a buffer, their bytes made on first read", run = function(done)
+  -- Streamed, so that a partial image comes too; kept in memory (no save).
+  local partials = {}
+  gi.generate({ prompt = "kept in memory", quality = "low", stream = true, partial_images = 1,
+                on_partial = function(partial)
+                  partials[#partials + 1] = { copied = rawget(partial, "bytes") ~= nil, buffer = partial.buffer,
+                                              bytes = partial.bytes }
+                end },
+    protect(function(res, err)
+      check(res ~= nil, "the unsaved result arrives", err)
+      local image = res and res.images[1] or {}
+      check(tostring(image.buffer):match("^gptimage.Buffer") ~= nil, "the image comes as a gptimage.Buffer",
+        tostring(image.buffer))
+      check(rawget(image, "bytes") == nil, "no tick copied it into a Lua string")
+      local bytes = image.bytes
+      check(png_size(bytes) ~= nil and #bytes == #image.buffer, "image.bytes reads the PNG from the buffer",
+        bytes and #bytes)
+      check(rawget(image, "bytes") == bytes, "made once, then kept")
+      check(#partials == 1 and not partials[1].copied and partials[1].buffer ~= nil and png_size(partials[1].bytes),
+        "the partial image came the same way", #partials)
+      gi.generate({ prompt = "asked as a buffer", quality = "low", buffer = true }, protect(function(res2, err2)
+        local asked = res2 and res2.images[1] or {}
+        check(asked.buffer ~= nil and asked.bytes == nil and getmetatable(asked) == nil,
+          "a call that asks for buffer = true gets the buffer alone", err2)
+        gi.generate({ prompt = "asked as bytes", quality = "low", buffer = false }, protect(function(res3, err3)
+          local plain = res3 and res3.images[1] or {}
+          check(type(rawget(plain, "bytes")) == "string" and plain.buffer == nil,
+            "a call that asks for buffer = false gets a Lua string", err3)
+          done()
+        end))
+      end))
+    end))
+end }
+
 cases[#cases + 1] = { name = "a batch reports progress and results on the main loop", run = function(done)
   local progress = {}
   gi.batch({ { op = "generate", prompt = "first", quality = "low" },
