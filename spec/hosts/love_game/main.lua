@@ -104,6 +104,7 @@ local function protect(fn)
 end
 
 local first_image_bytes
+local buffer_methods      -- gptimage.Buffer's methods, from the first result
 
 cases[#cases + 1] = { name = "delayed generation keeps the game running", start = function(self)
   srv:fault{ action = "delay", delay = SERVER_DELAY }
@@ -123,6 +124,7 @@ cases[#cases + 1] = { name = "delayed generation keeps the game running", start 
       check(res and res.images[1].bytes == nil and tostring(res.images[1].buffer):match("^gptimage.Buffer"),
         "the image came as a gptimage.Buffer, never a Lua string", res and res.images[1].bytes)
       first_image_bytes = res and res.images[1].buffer and res.images[1].buffer:string()
+      buffer_methods = res and res.images[1].buffer and getmetatable(res.images[1].buffer).__index
       self.done = true
     end))
   check(job ~= nil and driver:pending() == 1, "generate returns a job at once")
@@ -155,6 +157,21 @@ cases[#cases + 1] = { name = "a 6 MB image is decoded off the game's thread, par
     self.main_decodes = self.main_decodes + 1
     return self.decode_image_data(...)
   end
+  -- Nor may the bytes pass through this thread: no Lua string of them
+  -- (Buffer:string), no love Data made of them here (the worker copies
+  -- from the buffer's address itself).
+  self.originals = { string = buffer_methods.string, newByteData = love.data.newByteData,
+                     newFileData = love.filesystem.newFileData }
+  self.main_copies = {}
+  local function counted(name, fn)
+    return function(...)
+      self.main_copies[#self.main_copies + 1] = name
+      return fn(...)
+    end
+  end
+  buffer_methods.string = counted("Buffer:string", self.originals.string)
+  love.data.newByteData = counted("love.data.newByteData", self.originals.newByteData)
+  love.filesystem.newFileData = counted("love.filesystem.newFileData", self.originals.newFileData)
   self.partials = {}
   self.started = love.timer.getTime()
   self.longest = 0
@@ -165,6 +182,9 @@ cases[#cases + 1] = { name = "a 6 MB image is decoded off the game's thread, par
                     end) },
     protect(function(image, res, err)
       love.image.newImageData = self.decode_image_data
+      buffer_methods.string = self.originals.string
+      love.data.newByteData = self.originals.newByteData
+      love.filesystem.newFileData = self.originals.newFileData
       srv:config{ image_bytes = cjson_null, sse_interval = 0 }
       check(res ~= nil and err == nil, "the 6 MB result arrives", err)
       check(res and res.images[1].bytes == nil and res.images[1].buffer ~= nil and #res.images[1].buffer > 6000000,
@@ -174,6 +194,8 @@ cases[#cases + 1] = { name = "a 6 MB image is decoded off the game's thread, par
       check(image ~= nil and image:type() == "Image" and image:getWidth() == 1414,
         "the callback gets the decoded 6 MB image", image and image:getWidth())
       check(self.main_decodes == 0, "no image was decoded on the game's thread", self.main_decodes)
+      check(#self.main_copies == 0, "the image and its partials never became a Lua string or love Data on the game's thread",
+        table.concat(self.main_copies, ", "))
       say(string.format("# 6 MB image with 2 partials: %d frames, longest frame %.1f ms (reported, not checked)",
         self.frames, self.longest * 1000))
       self.done = true
