@@ -12,56 +12,32 @@
 -- record how the plugin calls their documented entry points. Prints one
 -- line per check and a summary; quits with :qa! (all passed) or :cq.
 
-local TICK_MS = 20
-local HANG_GUARD_MS = 90000
-
-local function say(line)
-  io.stdout:write(line, "\n")
-  io.stdout:flush()
-end
-
-local function quit(code)
-  vim.schedule(function() vim.cmd(code == 0 and "qall!" or "cquit!") end)
-end
-
-local source_dir = os.getenv("GPTIMAGE_SOURCE_DIR")
-local build_dir = os.getenv("GPTIMAGE_BUILD_DIR")
-if not source_dir or source_dir == "" or not build_dir or build_dir == "" then
-  say("nvim plugin test: set GPTIMAGE_SOURCE_DIR and GPTIMAGE_BUILD_DIR")
-  quit(1)
+local harness = dofile(os.getenv("GPTIMAGE_SOURCE_DIR") .. "/spec/hosts/nvim_harness.lua")
+local srv, work_dir
+local h = harness.new{ title = "nvim plugin test", hang_guard_ms = 90000, cleanup = function()
+  pcall(function() require("gptimage.nvim").cancel_all() end)
+  srv:stop()
+  vim.fn.delete(work_dir, "rf")
+end }
+if not h then
   return
 end
-package.path = source_dir .. "/spec/?.lua;" .. package.path
-package.cpath = build_dir .. "/?.so;" .. package.cpath
+local say, check, protect, every_tick = h.say, h.check, h.protect, h.every_tick
+local TICK_MS = h.tick_ms
+local source_dir = h.source_dir
 -- As lazy.nvim or packer does: the repository is a runtimepath entry.
 vim.opt.runtimepath:prepend(source_dir)
 
-local uv = vim.uv or vim.loop
 local fake = require "helpers.server"
 local util = require "helpers.util"
 
-local work_dir = vim.fn.resolve(vim.fn.tempname())
+work_dir = vim.fn.resolve(vim.fn.tempname())
 vim.fn.mkdir(work_dir .. "/project/assets", "p")
 vim.fn.mkdir(work_dir .. "/project/notes", "p")
 vim.cmd("cd " .. vim.fn.fnameescape(work_dir .. "/project"))
 
-local srv = fake.start{}
+srv = fake.start{}
 vim.env.OPENAI_API_KEY = "sk-test-never-printed-0123456789"
-
-local passed, failed = 0, 0
-local finished = false
-local current = "setup"
-
-local function check(ok, name, detail)
-  if ok then
-    passed = passed + 1
-    say("ok - " .. name)
-  else
-    failed = failed + 1
-    say("FAIL - " .. name .. (detail ~= nil and (": " .. tostring(detail)) or ""))
-  end
-  return ok
-end
 
 local builtin_notify = vim.notify
 local notices = {}
@@ -84,55 +60,6 @@ local function notices_since(first, pattern)
   return out
 end
 
-local hang_guard = uv.new_timer()
-
-local function finish()
-  if finished then
-    return
-  end
-  finished = true
-  hang_guard:stop()
-  hang_guard:close()
-  pcall(function() require("gptimage.nvim").cancel_all() end)
-  srv:stop()
-  vim.fn.delete(work_dir, "rf")
-  say(string.format("nvim plugin test: %d passed, %d failed", passed, failed))
-  quit(failed == 0 and 0 or 1)
-end
-
-local function protect(fn)
-  return function(...)
-    if finished then
-      return
-    end
-    local args = { n = select("#", ...), ... }
-    local ok, result = xpcall(function() return fn(unpack(args, 1, args.n)) end, debug.traceback)
-    if not ok then
-      check(false, current .. " raised", result)
-      finish()
-      return true
-    end
-    return result
-  end
-end
-
--- Calls fn(ticks) every TICK_MS until it returns true.
-local function every_tick(fn)
-  local timer = uv.new_timer()
-  local ticks, stopped = 0, false
-  timer:start(TICK_MS, TICK_MS, vim.schedule_wrap(function()
-    if stopped then
-      return   -- a tick scheduled before the timer stopped
-    end
-    ticks = ticks + 1
-    if finished or fn(ticks) then
-      stopped = true
-      timer:stop()
-      timer:close()
-    end
-  end))
-end
-
 -- Waits (at most 10 s) for a notice after `first` matching pattern.
 local function wait_notice(first, pattern, found)
   every_tick(protect(function(ticks)
@@ -149,18 +76,6 @@ local function buffer_text(buf)
 end
 
 local cases = {}
-local function run_case(index)
-  local case = cases[index]
-  if not case or finished then
-    finish()
-    return
-  end
-  current = case.name
-  say("# " .. case.name)
-  protect(case.run)(function()
-    vim.schedule(function() run_case(index + 1) end)
-  end)
-end
 
 local gi = require "gptimage.nvim"
 local function setup(extra)
@@ -434,13 +349,5 @@ cases[#cases + 1] = { name = "the picker lists the generated images and links th
   done()
 end }
 
-hang_guard:start(HANG_GUARD_MS, 0, function()
-  vim.schedule(function()
-    check(false, "hang guard: still running after " .. HANG_GUARD_MS / 1000 .. " s, in " .. current)
-    finish()
-  end)
-end)
-
-say(string.format("# Neovim %d.%d.%d, %s", vim.version().major, vim.version().minor,
+h.run(cases, string.format("# Neovim %d.%d.%d, %s", vim.version().major, vim.version().minor,
   vim.version().patch, jit and jit.version or _VERSION))
-run_case(1)

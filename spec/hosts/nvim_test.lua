@@ -9,60 +9,35 @@
 -- server holds its answer back. Prints one line per check and a summary,
 -- then quits with :qa! (all passed) or :cq (any failure or the hang guard).
 
-local TICK_MS = 20
 local SERVER_DELAY = 2          -- seconds the fake server holds the first answer
 local MIN_TICKS = 20            -- far below the 100 expected in SERVER_DELAY
-local HANG_GUARD_MS = 60000
 
-local function say(line)
-  io.stdout:write(line, "\n")
-  io.stdout:flush()
-end
-
-local function quit(code)
-  vim.schedule(function()
-    vim.cmd(code == 0 and "qall!" or "cquit!")
-  end)
-end
-
-local source_dir = os.getenv("GPTIMAGE_SOURCE_DIR")
-local build_dir = os.getenv("GPTIMAGE_BUILD_DIR")
-if not source_dir or source_dir == "" or not build_dir or build_dir == "" then
-  say("nvim host test: set GPTIMAGE_SOURCE_DIR and GPTIMAGE_BUILD_DIR")
-  quit(1)
+local harness = dofile(os.getenv("GPTIMAGE_SOURCE_DIR") .. "/spec/hosts/nvim_harness.lua")
+local srv, work_dir, gi
+local h = harness.new{ title = "nvim host test", hang_guard_ms = 60000, cleanup = function()
+  gi.cancel_all()
+  srv:stop()
+  vim.fn.delete(work_dir, "rf")
+end }
+if not h then
   return
 end
-package.path = source_dir .. "/lua/?.lua;" .. source_dir .. "/spec/?.lua;" .. package.path
-package.cpath = build_dir .. "/?.so;" .. package.cpath
+local say, check, protect, every_tick = h.say, h.check, h.protect, h.every_tick
+local TICK_MS = h.tick_ms
+package.path = h.source_dir .. "/lua/?.lua;" .. package.path
 
-local uv = vim.loop
 local fake = require "helpers.server"
 local util = require "helpers.util"
 local gptimage = require "gptimage"
-local gi = require "gptimage.nvim"
+gi = require "gptimage.nvim"
 
-local work_dir = vim.fn.tempname()
+work_dir = vim.fn.tempname()
 vim.fn.mkdir(work_dir, "p")
 
-local srv = fake.start{}
+srv = fake.start{}
 gi.setup{ client = { api_key = "sk-test", base_url = srv.base_url, max_retries = 0,
                      model = "gpt-image-1" },
           interval = 50 }
-
-local passed, failed = 0, 0
-local finished = false
-local current = "setup"
-
-local function check(ok, name, detail)
-  if ok then
-    passed = passed + 1
-    say("ok - " .. name)
-  else
-    failed = failed + 1
-    say("FAIL - " .. name .. (detail and (": " .. tostring(detail)) or ""))
-  end
-  return ok
-end
 
 local read_file = util.read
 
@@ -90,68 +65,7 @@ local function find_notice(pattern, level)
   end
 end
 
-local hang_guard = uv.new_timer()
-
-local function finish()
-  if finished then
-    return
-  end
-  finished = true
-  hang_guard:stop()
-  hang_guard:close()
-  gi.cancel_all()
-  srv:stop()
-  vim.fn.delete(work_dir, "rf")
-  say(string.format("nvim host test: %d passed, %d failed", passed, failed))
-  quit(failed == 0 and 0 or 1)
-end
-
--- A test-side failure (an error in a check) ends the run, with its message.
-local function protect(fn)
-  return function(...)
-    if finished then
-      return
-    end
-    local args = { n = select("#", ...), ... }
-    local ok, result = xpcall(function() return fn(unpack(args, 1, args.n)) end, debug.traceback)
-    if not ok then
-      check(false, current .. " raised", result)
-      finish()
-      return true
-    end
-    return result
-  end
-end
-
--- Calls fn(ticks) every TICK_MS until it returns true; independent of gptimage.
-local function every_tick(fn)
-  local timer = uv.new_timer()
-  local ticks = 0
-  timer:start(TICK_MS, TICK_MS, function()
-    ticks = ticks + 1
-    if finished or fn(ticks) then
-      timer:stop()
-      timer:close()
-    end
-  end)
-end
-
 local cases = {}
-local next_case
-
-local function run_case(index)
-  local case = cases[index]
-  if not case or finished then
-    finish()
-    return
-  end
-  current = case.name
-  say("# " .. case.name)
-  protect(case.run)(function()
-    vim.schedule(function() next_case(index + 1) end)
-  end)
-end
-next_case = run_case
 
 local first_image_bytes
 
@@ -346,14 +260,6 @@ cases[#cases + 1] = { name = "a batch reports progress and results on the main l
     end))
 end }
 
-hang_guard:start(HANG_GUARD_MS, 0, function()
-  vim.schedule(function()
-    check(false, "hang guard: still running after " .. HANG_GUARD_MS / 1000 .. " s, in " .. current)
-    finish()
-  end)
-end)
-
-say(string.format("# Neovim %s, %s, gptimage %s", tostring(vim.version and vim.version().minor and
+h.run(cases, string.format("# Neovim %s, %s, gptimage %s", tostring(vim.version and vim.version().minor and
   (vim.version().major .. "." .. vim.version().minor .. "." .. vim.version().patch)),
   jit and jit.version or _VERSION, tostring(gptimage.version)))
-run_case(1)
