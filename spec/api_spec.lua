@@ -5,9 +5,9 @@
 -- safety_identifier, output_tokens_details) with whole numbers as integers,
 -- and a shut-down model still sent, its refusal naming the replacement.
 local gptimage = require "gptimage"
-local fake = require "helpers.server"
 local images = require "helpers.images"
 local util = require "helpers.util"
+local fixture = require "helpers.fixture"
 
 local LUA54 = _VERSION == "Lua 5.4"
 
@@ -104,20 +104,12 @@ end)
 describe("today's fields", function()
   local srv, client, png64, rgba64, dir
 
+  fixture.each({ server = {}, client = { api_key = "sk-test", max_retries = 0 }, dir = true },
+    function(f) srv, client, dir = f.srv, f.client, f.dir end)
+
   setup(function()
-    srv = fake.start{}
     png64 = images.png{ width = 64, height = 64, colour = "rgb" }
     rgba64 = images.png{ width = 64, height = 64, colour = "rgba" }
-  end)
-  teardown(function() srv:stop() end)
-  before_each(function()
-    srv:reset()
-    client = gptimage.new{ api_key = "sk-test", base_url = srv.base_url, max_retries = 0 }
-    dir = util.tmpdir()
-  end)
-  after_each(function()
-    client:close()
-    util.rmtree(dir)
   end)
 
   it("sends complexity, safety_identifier and xhigh as JSON and reads back the new answer fields", function()

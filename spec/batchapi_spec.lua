@@ -2,8 +2,8 @@
 -- against the fake server's /files and /batches endpoints.
 local gptimage = require "gptimage"
 local cjson = require "cjson"
-local fake = require "helpers.server"
 local util = require "helpers.util"
+local fixture = require "helpers.fixture"
 local batchapi = require "gptimage.batchapi"
 
 describe("the Batch API from Lua", function()
@@ -24,22 +24,9 @@ describe("the Batch API from Lua", function()
     return cjson.decode(text)
   end
 
-  setup(function()
-    srv = fake.start{}
-  end)
-  teardown(function()
-    srv:stop()
-  end)
-  before_each(function()
-    srv:reset()
-    srv:config{ batch_polls = 2 }
-    dir = util.tmpdir()
-    client = gptimage.new{ api_key = "sk-batch-test", base_url = srv.base_url, max_retries = 0 }
-  end)
-  after_each(function()
-    client:close()
-    util.rmtree(dir)
-  end)
+  fixture.each({ server = {}, config = { batch_polls = 2 }, client = { api_key = "sk-batch-test", max_retries = 0 },
+                 dir = true },
+    function(f) srv, client, dir = f.srv, f.client, f.dir end)
 
   it("submit uploads one JSONL line per entry and creates a batch", function()
     local batch, record = client:batch_submit({

@@ -5,16 +5,12 @@ local cache = require "gptimage.cache"
 local json = require "gptimage.json"
 local images = require "helpers.images"
 local util = require "helpers.util"
+local fixture = require "helpers.fixture"
 
 describe("cache", function()
   local dir
 
-  before_each(function()
-    dir = util.tmpdir()
-  end)
-  after_each(function()
-    util.rmtree(dir)
-  end)
+  fixture.each({ dir = true }, function(f) dir = f.dir end)
 
   it("hashes with FNV-1a 64, the same digits on every interpreter", function()
     -- the published test values of FNV-1a 64

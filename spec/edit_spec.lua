@@ -1,8 +1,8 @@
 -- edit and variation end to end: every input form, the multipart request
 -- the official SDK would send, masks, and the checks on input images.
 local gptimage = require "gptimage"
-local fake = require "helpers.server"
 local util = require "helpers.util"
+local fixture = require "helpers.fixture"
 
 local function parts_named(record, name)
   local out = {}
@@ -15,24 +15,18 @@ end
 describe("edit and variation", function()
   local srv, client, dir, png, rgba, png_path
 
+  fixture.each({ server = {}, client = { api_key = "sk-test", max_retries = 0 }, dir = true },
+    function(f) srv, client, dir = f.srv, f.client, f.dir end)
+
   setup(function()
-    srv = fake.start{}
     local c = gptimage.new{ api_key = "sk-test", base_url = srv.base_url }
     png = assert(c:generate{ prompt = "fixture", size = "1024x1024" }).images[1].bytes
     rgba = assert(c:generate{ prompt = "mask", size = "1024x1024", background = "transparent" }).images[1].bytes
     c:close()
   end)
-  teardown(function() srv:stop() end)
   before_each(function()
-    srv:reset()
-    dir = util.tmpdir()
     png_path = dir .. "/input.png"
     util.write(png_path, png)
-    client = gptimage.new{ api_key = "sk-test", base_url = srv.base_url, max_retries = 0 }
-  end)
-  after_each(function()
-    client:close()
-    util.rmtree(dir)
   end)
 
   it("sends one image as the part 'image' with its sniffed type", function()

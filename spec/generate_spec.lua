@@ -1,27 +1,14 @@
 -- generate end to end against the fake server: the request on the wire, the
 -- result as bytes and as files, save templates, atomic writes, cost.
 local gptimage = require "gptimage"
-local fake = require "helpers.server"
 local util = require "helpers.util"
+local fixture = require "helpers.fixture"
 
 describe("generate", function()
   local srv, client, dir
 
-  setup(function()
-    srv = fake.start{}
-  end)
-  teardown(function()
-    srv:stop()
-  end)
-  before_each(function()
-    srv:reset()
-    dir = util.tmpdir()
-    client = gptimage.new{ api_key = "sk-test-key-0123456789", base_url = srv.base_url, max_retries = 0 }
-  end)
-  after_each(function()
-    client:close()
-    util.rmtree(dir)
-  end)
+  fixture.each({ server = {}, client = { api_key = "sk-test-key-0123456789", max_retries = 0 }, dir = true },
+    function(f) srv, client, dir = f.srv, f.client, f.dir end)
 
   it("returns image bytes and the metadata of the response", function()
     local res, err = client:generate{ prompt = "a pixel-art sword", size = "1024x1024", quality = "low" }

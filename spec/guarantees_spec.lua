@@ -4,6 +4,7 @@
 local gptimage = require "gptimage"
 local fake = require "helpers.server"
 local util = require "helpers.util"
+local fixture = require "helpers.fixture"
 local cjson = require "cjson"
 local manifest = require "gptimage.manifest"
 
@@ -23,17 +24,8 @@ end
 describe("guarantees under attack", function()
   local srv, dir, client
 
-  setup(function() srv = fake.start{} end)
-  teardown(function() srv:stop() end)
-  before_each(function()
-    srv:reset()
-    dir = util.tmpdir()
-    client = gptimage.new{ api_key = KEY, base_url = srv.base_url, max_retries = 0 }
-  end)
-  after_each(function()
-    client:close()
-    util.rmtree(dir)
-  end)
+  fixture.each({ server = {}, client = { api_key = KEY, max_retries = 0 }, dir = true },
+    function(f) srv, client, dir = f.srv, f.client, f.dir end)
 
   -- Runs the gptimage command in dir against the fake server.
   local function command(args, prefix)

@@ -2,8 +2,8 @@
 -- image files that are not what they claim. Each gets a faithful request or
 -- a clear error raised before any network, never a crash.
 local gptimage = require "gptimage"
-local fake = require "helpers.server"
 local util = require "helpers.util"
+local fixture = require "helpers.fixture"
 
 local shell_quote, run = util.shell_quote, util.run
 
@@ -60,23 +60,15 @@ local CLIENT_OPTIONS = {
 describe("hostile input", function()
   local srv, client, dir, png, jpeg, tall_png
 
+  fixture.each({ server = {}, client = { api_key = "sk-test", max_retries = 0 }, dir = true },
+    function(f) srv, client, dir = f.srv, f.client, f.dir end)
+
   setup(function()
-    srv = fake.start{}
     local c = gptimage.new{ api_key = "sk-test", base_url = srv.base_url }
     png = assert(c:generate{ prompt = "fixture" }).images[1].bytes
     tall_png = assert(c:generate{ prompt = "fixture", size = "1024x1536" }).images[1].bytes
     jpeg = assert(c:generate{ prompt = "fixture", output_format = "jpeg" }).images[1].bytes
     c:close()
-  end)
-  teardown(function() srv:stop() end)
-  before_each(function()
-    srv:reset()
-    dir = util.tmpdir()
-    client = gptimage.new{ api_key = "sk-test", base_url = srv.base_url, max_retries = 0 }
-  end)
-  after_each(function()
-    client:close()
-    util.rmtree(dir)
   end)
 
   -- Calls f(...) expecting a raised string error; returns the message.

@@ -4,9 +4,9 @@
 -- multipart request the fake server records: part names, types, file names
 -- and bytes.
 local gptimage = require "gptimage"
-local fake = require "helpers.server"
 local images = require "helpers.images"
 local util = require "helpers.util"
+local fixture = require "helpers.fixture"
 
 local shell_quote = util.shell_quote
 
@@ -39,22 +39,14 @@ describe("input images", function()
   local srv, client, dir
   local png, rgba, jpeg, webp
 
+  fixture.each({ server = {}, client = { api_key = "sk-test", max_retries = 0 }, dir = true },
+    function(f) srv, client, dir = f.srv, f.client, f.dir end)
+
   setup(function()
-    srv = fake.start{}
     png = images.png{ width = 64, height = 64, colour = "rgb" }
     rgba = images.png{ width = 64, height = 64, colour = "rgba" }
     jpeg = images.jpeg{ width = 64, height = 64 }
     webp = images.webp{ width = 64, height = 64, chunk = "VP8 " }
-  end)
-  teardown(function() srv:stop() end)
-  before_each(function()
-    srv:reset()
-    dir = util.tmpdir()
-    client = gptimage.new{ api_key = "sk-test", base_url = srv.base_url, max_retries = 0 }
-  end)
-  after_each(function()
-    client:close()
-    util.rmtree(dir)
   end)
 
   local function file(name, bytes)

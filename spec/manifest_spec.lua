@@ -4,16 +4,12 @@
 -- every problem (with "did you mean" and the line of a JSON error).
 local manifest = require "gptimage.manifest"
 local util = require "helpers.util"
+local fixture = require "helpers.fixture"
 
 describe("manifest", function()
   local dir
 
-  before_each(function()
-    dir = util.tmpdir()
-  end)
-  after_each(function()
-    util.rmtree(dir)
-  end)
+  fixture.each({ dir = true }, function(f) dir = f.dir end)
 
   local function file(name, text)
     return util.file(dir, name, text)

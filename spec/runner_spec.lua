@@ -5,8 +5,8 @@
 -- run (the Neovim helper's) takes entries as they come and hands each
 -- finished one to the host.
 local gptimage = require "gptimage"
-local fake = require "helpers.server"
 local util = require "helpers.util"
+local fixture = require "helpers.fixture"
 local manifest = require "gptimage.manifest"
 local planner = require "gptimage.cli.planner"
 local progress = require "gptimage.cli.progress"
@@ -15,21 +15,8 @@ local runner = require "gptimage.cli.runner"
 describe("the runner, step by step", function()
   local srv, client, dir
 
-  setup(function()
-    srv = fake.start{}
-  end)
-  teardown(function()
-    srv:stop()
-  end)
-  before_each(function()
-    srv:reset()
-    dir = util.tmpdir()
-    client = gptimage.new{ api_key = "sk-test", base_url = srv.base_url, max_retries = 0 }
-  end)
-  after_each(function()
-    client:close()
-    util.rmtree(dir)
-  end)
+  fixture.each({ server = {}, client = { api_key = "sk-test", max_retries = 0 }, dir = true },
+    function(f) srv, client, dir = f.srv, f.client, f.dir end)
 
   local function new_run(values)
     local path = util.file(dir, "assets.json", [[

@@ -1,23 +1,13 @@
 -- stream = true: partial images through on_partial as they arrive, the
 -- completed event as the normal result; malformed streams are errors.
-local gptimage = require "gptimage"
-local fake = require "helpers.server"
 local util = require "helpers.util"
+local fixture = require "helpers.fixture"
 
 describe("streaming", function()
   local srv, client, dir
 
-  setup(function() srv = fake.start{} end)
-  teardown(function() srv:stop() end)
-  before_each(function()
-    srv:reset()
-    dir = util.tmpdir()
-    client = gptimage.new{ api_key = "sk-test", base_url = srv.base_url, max_retries = 0 }
-  end)
-  after_each(function()
-    client:close()
-    util.rmtree(dir)
-  end)
+  fixture.each({ server = {}, client = { api_key = "sk-test", max_retries = 0 }, dir = true },
+    function(f) srv, client, dir = f.srv, f.client, f.dir end)
 
   local function run(opts)
     local partials = {}

@@ -3,9 +3,9 @@
 -- got through would come back as nil, err instead of raising), and valid
 -- calls of every model go through unchanged to the fake server.
 local gptimage = require "gptimage"
-local fake = require "helpers.server"
 local images = require "helpers.images"
 local util = require "helpers.util"
+local fixture = require "helpers.fixture"
 
 local CLOSED_PORT = "http://127.0.0.1:9/v1"
 
@@ -578,17 +578,13 @@ end)
 describe("valid calls against the fake server", function()
   local srv, client, png64, rgba64
 
+  fixture.each({ server = {}, client = { api_key = "sk-test", max_retries = 0 } },
+    function(f) srv, client = f.srv, f.client end)
+
   setup(function()
-    srv = fake.start{}
     png64 = images.png{ width = 64, height = 64, colour = "rgb" }
     rgba64 = images.png{ width = 64, height = 64, colour = "rgba" }
   end)
-  teardown(function() srv:stop() end)
-  before_each(function()
-    srv:reset()
-    client = gptimage.new{ api_key = "sk-test", base_url = srv.base_url, max_retries = 0 }
-  end)
-  after_each(function() client:close() end)
 
   local function form(record)
     local fields = {}
