@@ -1,18 +1,13 @@
 -- buffer = true: images (and partial images) as gptimage.Buffer, the
 -- module's own memory, instead of Lua strings.
 local gptimage = require "gptimage"
-local fake = require "helpers.server"
+local fixture = require "helpers.fixture"
 
 describe("buffer = true", function()
   local srv, client
 
-  setup(function() srv = fake.start{} end)
-  teardown(function() srv:stop() end)
-  before_each(function()
-    srv:reset()
-    client = gptimage.new{ api_key = "sk-test", base_url = srv.base_url, max_retries = 0 }
-  end)
-  after_each(function() client:close() end)
+  fixture.each({ server = {}, client = { api_key = "sk-test", max_retries = 0 } },
+    function(f) srv, client = f.srv, f.client end)
 
   it("gives each image as a Buffer holding the bytes the server sent", function()
     local res = assert(client:generate{ prompt = "a", n = 2, buffer = true })

@@ -6,15 +6,14 @@ local gptimage = require "gptimage"
 local cjson = require "cjson"
 local fake = require "helpers.server"
 local util = require "helpers.util"
+local fixture = require "helpers.fixture"
+local cli = require "helpers.cli"
 local cache = require "gptimage.cache"
 local json = require "gptimage.json"
 local manifest = require "gptimage.manifest"
 
 local LUA = os.getenv("GPTIMAGE_LUA") or "lua5.4"
 local BIN = util.command_path()
-
-local q = fake.shell_quote
-local unpack = table.unpack or unpack
 
 -- A 1x1 PNG, for answers the spec writes itself.
 local TINY_PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
@@ -23,50 +22,17 @@ describe("gptimage command", function()
   local srv, dir
 
   -- Runs the command in dir; env entries override the defaults, false unsets.
+  local function env_with(env)
+    return cli.env({ OPENAI_API_KEY = "sk-test-cli", OPENAI_BASE_URL = srv.base_url,
+                     GPTIMAGE_PROGRESS = "plain" }, env)
+  end
+
   local function run(args, env)
-    local settings = { OPENAI_API_KEY = "sk-test-cli", OPENAI_BASE_URL = srv.base_url,
-                       GPTIMAGE_PROGRESS = "plain" }
-    for key, value in pairs(env or {}) do
-      settings[key] = value
-    end
-    local parts = { "cd", q(dir), "&&", "env" }
-    local names = {}
-    for key in pairs(settings) do
-      names[#names + 1] = key
-    end
-    table.sort(names)
-    for _, key in ipairs(names) do
-      if settings[key] == false then
-        parts[#parts + 1] = "-u " .. key
-      end
-    end
-    for _, key in ipairs(names) do
-      if settings[key] ~= false then
-        parts[#parts + 1] = key .. "=" .. q(settings[key])
-      end
-    end
-    parts[#parts + 1] = q(LUA)
-    parts[#parts + 1] = q(BIN)
-    for _, arg in ipairs(args) do
-      parts[#parts + 1] = q(arg)
-    end
-    local out, err, code = dir .. "/.stdout", dir .. "/.stderr", dir .. "/.code"
-    os.execute(table.concat(parts, " ") .. " >" .. q(out) .. " 2>" .. q(err) .. "; echo $? >" .. q(code))
-    local result = { code = tonumber(util.read(code)), stdout = util.read(out) or "", stderr = util.read(err) or "" }
-    os.remove(out)
-    os.remove(err)
-    os.remove(code)
-    return result
+    return cli.run(dir, args, env_with(env))
   end
 
   local function run_json(args, env)
-    local list = { unpack(args) }
-    list[#list + 1] = "--json"
-    local result = run(list, env)
-    local ok, decoded = pcall(cjson.decode, result.stdout)
-    assert(ok, "--json output does not parse: " .. result.stdout .. "\nstderr: " .. result.stderr)
-    result.json = decoded
-    return result
+    return cli.run_json(dir, args, env_with(env))
   end
 
   local function path(name)
@@ -93,19 +59,7 @@ describe("gptimage command", function()
     return cjson.decode(text)
   end
 
-  setup(function()
-    srv = fake.start{}
-  end)
-  teardown(function()
-    srv:stop()
-  end)
-  before_each(function()
-    srv:reset()
-    dir = util.tmpdir()
-  end)
-  after_each(function()
-    util.rmtree(dir)
-  end)
+  fixture.each({ server = {}, dir = true }, function(f) srv, dir = f.srv, f.dir end)
 
   describe("help and usage", function()
     it("prints help for every command, with the exit codes", function()

@@ -1,7 +1,7 @@
 -- The client: options, environment fallbacks, what it prints, and that the
 -- API key stays out of everything it shows.
 local gptimage = require "gptimage"
-local fake = require "helpers.server"
+local fixture = require "helpers.fixture"
 
 local KEY = "sk-secret-key-do-not-leak-0123456789"
 
@@ -22,9 +22,7 @@ end
 
 describe("client", function()
   local srv
-  setup(function() srv = fake.start{} end)
-  teardown(function() srv:stop() end)
-  before_each(function() srv:reset() end)
+  fixture.each({ server = {} }, function(f) srv = f.srv end)
 
   it("raises for unknown options with a hint", function()
     assert.has_error(function() gptimage.new{ api_key = "k", timout = 3 } end,

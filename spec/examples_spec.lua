@@ -4,6 +4,7 @@
 local gptimage = require "gptimage"
 local fake = require "helpers.server"
 local util = require "helpers.util"
+local fixture = require "helpers.fixture"
 
 local LUA = os.getenv("GPTIMAGE_LUA") or "lua5.4"
 local SOURCE = os.getenv("GPTIMAGE_SOURCE_DIR") or "."
@@ -13,13 +14,7 @@ local quote = fake.shell_quote
 describe("examples", function()
   local srv, dir
 
-  setup(function() srv = fake.start{} end)
-  teardown(function() srv:stop() end)
-  before_each(function()
-    srv:reset()
-    dir = util.tmpdir()
-  end)
-  after_each(function() util.rmtree(dir) end)
+  fixture.each({ server = {}, dir = true }, function(f) srv, dir = f.srv, f.dir end)
 
   -- Runs examples/<name> in dir with the given arguments; returns its
   -- output and its exit status.

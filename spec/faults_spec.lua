@@ -5,6 +5,7 @@
 local gptimage = require "gptimage"
 local fake = require "helpers.server"
 local util = require "helpers.util"
+local fixture = require "helpers.fixture"
 
 -- Under valgrind everything in this process runs many times slower: client
 -- time limits and the server delays that must outlast them grow together.
@@ -60,18 +61,13 @@ describe("fault matrix", function()
     return c
   end
 
-  setup(function() srv = fake.start{} end)
-  teardown(function() srv:stop() end)
-  before_each(function()
-    srv:reset()
-    dir = util.tmpdir()
-  end)
+  fixture.each({ server = {}, dir = true }, function(f) srv, dir = f.srv, f.dir end)
+
   after_each(function()
     for i = #clients, 1, -1 do
       clients[i]:close()
       clients[i] = nil
     end
-    util.rmtree(dir)
   end)
 
   -- Every case fails twice: once saving to a new path in a missing folder,

@@ -8,6 +8,7 @@
 local gptimage = require "gptimage"
 local images = require "helpers.images"
 local util = require "helpers.util"
+local fixture = require "helpers.fixture"
 local cjson = require "cjson"
 local fake = require "helpers.server"
 
@@ -41,8 +42,7 @@ local function opaque(c) return { c[1], c[2], c[3], 255 } end
 describe("image tools", function()
   local dir
 
-  before_each(function() dir = util.tmpdir() end)
-  after_each(function() util.rmtree(dir) end)
+  fixture.each({ dir = true }, function(f) dir = f.dir end)
 
   local function file(name, bytes)
     local path = dir .. "/" .. name
@@ -366,13 +366,8 @@ describe("image tools", function()
   describe("an edit's black-and-white mask", function()
     local srv, client
 
-    setup(function() srv = fake.start{} end)
-    teardown(function() srv:stop() end)
-    before_each(function()
-      srv:reset()
-      client = gptimage.new{ api_key = "sk-test", base_url = srv.base_url, max_retries = 0 }
-    end)
-    after_each(function() client:close() end)
+    fixture.each({ server = {}, client = { api_key = "sk-test", max_retries = 0 } },
+      function(f) srv, client = f.srv, f.client end)
 
     local function sha256(bytes)
       local path = file("hash.bin", bytes)

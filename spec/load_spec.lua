@@ -3,8 +3,8 @@
 -- or a clear error; files, descriptors and memory come back to where they
 -- started.
 local gptimage = require "gptimage"
-local fake = require "helpers.server"
 local util = require "helpers.util"
+local fixture = require "helpers.fixture"
 
 local JOBS = 500
 local CONCURRENCY = 16
@@ -67,22 +67,19 @@ end
 describe("load", function()
   local srv, dir, fds_before, rss_before
 
+  fixture.each({ server = {}, dir = true }, function(f) srv, dir = f.srv, f.dir end)
+
   setup(function()
-    srv = fake.start{}
     -- warm up: libcurl's global state and the first client's allocations
     local c = gptimage.new{ api_key = "sk-test", base_url = srv.base_url }
     assert(c:generate{ prompt = "warm up" })
     c:close()
   end)
-  teardown(function() srv:stop() end)
   before_each(function()
-    srv:reset()
-    dir = util.tmpdir()
     full_collect()
     fds_before = util.open_fds()
     rss_before = util.rss_kib()
   end)
-  after_each(function() util.rmtree(dir) end)
 
   local function fd_listing()
     local pipe = io.popen("ls -l /proc/" .. util.pid() .. "/fd 2>&1")

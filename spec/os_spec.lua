@@ -6,16 +6,12 @@ local gptimage = require "gptimage"
 local fake = require "helpers.server"
 local images = require "helpers.images"
 local util = require "helpers.util"
+local fixture = require "helpers.fixture"
 
 describe("gptimage.os", function()
   local dir
 
-  before_each(function()
-    dir = util.tmpdir()
-  end)
-  after_each(function()
-    util.rmtree(dir)
-  end)
+  fixture.each({ dir = true }, function(f) dir = f.dir end)
 
   it("clock is monotonic and sleep waits at least as long as asked", function()
     local before = gptimage.os.clock()

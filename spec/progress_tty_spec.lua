@@ -4,9 +4,8 @@
 local cjson = require "cjson"
 local fake = require "helpers.server"
 local util = require "helpers.util"
-
-local LUA = os.getenv("GPTIMAGE_LUA") or "lua5.4"
-local BIN = util.command_path()
+local fixture = require "helpers.fixture"
+local cli = require "helpers.cli"
 
 local q = fake.shell_quote
 
@@ -18,44 +17,28 @@ end
 describe("progress on stderr", function()
   local srv, dir
 
-  -- The command line of a run in dir; GPTIMAGE_PROGRESS is unset so that
-  -- the command decides from stderr itself.
+  -- The command line of a run in dir; GPTIMAGE_PROGRESS is unset (unless
+  -- given) so that the command decides from stderr itself.
   local function command(args, progress)
-    local parts = { "cd", q(dir), "&&", "env", "-u", "GPTIMAGE_PROGRESS",
-                    "OPENAI_API_KEY=sk-test-tty", "OPENAI_BASE_URL=" .. q(srv.base_url) }
-    if progress then
-      parts[#parts + 1] = "GPTIMAGE_PROGRESS=" .. q(progress)
-    end
-    parts[#parts + 1] = q(LUA)
-    parts[#parts + 1] = q(BIN)
-    for _, arg in ipairs(args) do
-      parts[#parts + 1] = q(arg)
-    end
-    return table.concat(parts, " ")
+    return cli.command(dir, args, { OPENAI_API_KEY = "sk-test-tty", OPENAI_BASE_URL = srv.base_url,
+                                    GPTIMAGE_PROGRESS = progress or false })
   end
 
   local function exit_code(file)
     return tonumber(util.read(file))
   end
 
+  fixture.each({ server = {}, dir = true }, function(f) srv, dir = f.srv, f.dir end)
+
   setup(function()
     assert(have("script"), "util-linux `script` is needed to run the command under a pty")
-    srv = fake.start{}
-  end)
-  teardown(function()
-    srv:stop()
   end)
   before_each(function()
-    srv:reset()
-    dir = util.tmpdir()
     local entries = {}
     for i = 1, 3 do
       entries[i] = { prompt = "icon " .. i, output = "icons/i" .. i .. ".png" }
     end
     util.write(dir .. "/m.json", cjson.encode({ defaults = { quality = "low" }, entries = entries }))
-  end)
-  after_each(function()
-    util.rmtree(dir)
   end)
 
   it("draws a bar with carriage-return updates on a terminal", function()

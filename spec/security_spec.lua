@@ -4,6 +4,7 @@
 local gptimage = require "gptimage"
 local fake = require "helpers.server"
 local util = require "helpers.util"
+local fixture = require "helpers.fixture"
 
 local KEY = "sk-proj-SECRET/key+0123456789abcdefXYZ"
 
@@ -177,27 +178,17 @@ end
 describe("security", function()
   local srv, other, dir, png, client
 
+  fixture.each({ server = {}, client = { api_key = KEY, max_retries = 0 }, dir = true },
+    function(f) srv, client, dir = f.srv, f.client, f.dir end)
+
   setup(function()
-    srv = fake.start{}
     other = fake.start{}
     local c = gptimage.new{ api_key = "sk-test", base_url = srv.base_url }
     png = assert(c:generate{ prompt = "fixture", size = "1024x1024" }).images[1].bytes
     c:close()
   end)
-  teardown(function()
-    srv:stop()
-    other:stop()
-  end)
-  before_each(function()
-    srv:reset()
-    other:reset()
-    dir = util.tmpdir()
-    client = gptimage.new{ api_key = KEY, base_url = srv.base_url, max_retries = 0 }
-  end)
-  after_each(function()
-    client:close()
-    util.rmtree(dir)
-  end)
+  teardown(function() other:stop() end)
+  before_each(function() other:reset() end)
 
   describe("TLS", function()
     local answer

@@ -7,6 +7,7 @@
 local cjson = require "cjson"
 local fake = require "helpers.server"
 local util = require "helpers.util"
+local fixture = require "helpers.fixture"
 
 local quote = fake.shell_quote
 
@@ -91,8 +92,9 @@ describe("fake Images API: today's API", function()
     return srv:image(record.images[1]), record
   end
 
+  fixture.each({ server = {} }, function(f) srv = f.srv end)
+
   setup(function()
-    srv = fake.start()
     base = srv.base_url
     local dir = util.tmpdir()
     image_path, markup_path, small_markup_path = dir .. "/image.png", dir .. "/markup.png", dir .. "/small.png"
@@ -102,14 +104,6 @@ describe("fake Images API: today's API", function()
     util.write(markup_path, (last_image()))
     assert.are.equal(200, (generate{ prompt = "markup", size = "32x64", background = "transparent" }))
     util.write(small_markup_path, (last_image()))
-  end)
-
-  teardown(function()
-    if srv then srv:stop() end
-  end)
-
-  before_each(function()
-    srv:reset()
   end)
 
   describe("models", function()

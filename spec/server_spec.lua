@@ -5,6 +5,7 @@
 local cjson = require "cjson"
 local fake = require "helpers.server"
 local util = require "helpers.util"
+local fixture = require "helpers.fixture"
 
 local quote = fake.shell_quote
 local read_file, write_file, run, sleep = util.read, util.write, util.run, util.sleep
@@ -178,8 +179,9 @@ describe("fake Images API server", function()
     return curl(base .. "/images/generations", opts)
   end
 
+  fixture.each({ server = {} }, function(f) srv = f.srv end)
+
   setup(function()
-    srv = fake.start()
     base, root = srv.base_url, srv.root
     PNG_FILE = temporary_path() .. ".png"
     -- A transparent 1024x1024 PNG for uploads, made by the fake itself.
@@ -188,19 +190,12 @@ describe("fake Images API server", function()
   end)
 
   teardown(function()
-    if srv then
-      srv:stop()
-    end
     for _, path in ipairs(temporary_files) do
       os.remove(path)
     end
     if PNG_FILE then
       os.remove(PNG_FILE)
     end
-  end)
-
-  before_each(function()
-    srv:reset()
   end)
 
   describe("start and control", function()

@@ -32,7 +32,7 @@ function fixture.each(opts, bind)
       hand_over()
     end)
     busted.teardown(function()
-      f.srv:stop()
+      if f.srv then f.srv:stop() end
     end)
   end
   busted.before_each(function()
