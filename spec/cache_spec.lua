@@ -88,6 +88,29 @@ describe("cache", function()
     assert.is_nil(cache.read(output))
     assert.is_false((cache.up_to_date(output, "h")))
   end)
+
+  it("hashes a long text in odd pieces as it hashes it whole", function()
+    local long = string.rep("0123456789", 1000)
+    local h = cache.hasher()
+    for i = 1, #long, 7 do
+      h:update(long:sub(i, i + 6))
+    end
+    assert.equals(cache.hash_string(long), h:hex())
+  end)
+
+  it("is up to date only with the same hash and every file present", function()
+    local output = dir .. "/x.png"
+    util.write(dir .. "/x-1.png", "one")
+    util.write(dir .. "/x-2.png", "two")
+    local res = { images = { { path = dir .. "/x-1.png" }, { path = dir .. "/x-2.png" } }, request_id = "req_1" }
+    assert(cache.write(output, cache.record(output, res, { request_hash = "h1" })))
+    assert.is_true((cache.up_to_date(output, "h1")))
+    assert.is_false((cache.up_to_date(output, "h2")))
+    os.remove(dir .. "/x-2.png")
+    assert.is_false((cache.up_to_date(output, "h1")))
+    util.write(output .. ".json", "not json")
+    assert.is_false((cache.up_to_date(output, "h1")))
+  end)
 end)
 
 describe("json", function()
@@ -114,5 +137,19 @@ describe("json", function()
     local none, problem = json.decode("{")
     assert.is_nil(none)
     assert.is_string(problem)
+  end)
+
+  it("writes JSON with sorted keys, so equal requests hash equally", function()
+    assert.equals('{"a":1,"b":[1,2,{"c":"x\\"y\\n/"}],"d":[],"e":{}}',
+      json.encode({ e = {}, d = json.array(), b = { 1, 2, { c = "x\"y\n/" } }, a = 1 }))
+    assert.equals(cache.request_hash({ prompt = "p", model = "m", size = "1024x1024" }),
+                  cache.request_hash({ size = "1024x1024", model = "m", prompt = "p", n = 1 }))
+    assert.are_not.equal(cache.request_hash({ prompt = "p", model = "m" }),
+                         cache.request_hash({ prompt = "p", model = "m", quality = "low" }))
+    assert.are_not.equal(cache.request_hash({ prompt = "p", op = "generate" }),
+                         cache.request_hash({ prompt = "p", op = "edit" }))
+    local ok, problem = cache.request_hash({ prompt = "p" }, { "/nonexistent/in.png" })
+    assert.is_nil(ok)
+    assert.matches("/nonexistent/in.png", problem, 1, true)
   end)
 end)

@@ -1,16 +1,13 @@
 -- The gptimage command, run as a process against the fake server: single
 -- requests, manifests with faults, re-runs from the sidecar records, budgets,
--- dry runs, JSON output and the Batch API flow. Also the pure-Lua parts the
--- command stands on (hashes, JSON records, manifest checks).
+-- dry runs, JSON output and the Batch API flow. (The pure-Lua parts it
+-- stands on have their own specs: cache_spec, manifest_spec.)
 local gptimage = require "gptimage"
 local cjson = require "cjson"
 local fake = require "helpers.server"
 local util = require "helpers.util"
 local fixture = require "helpers.fixture"
 local cli = require "helpers.cli"
-local cache = require "gptimage.cache"
-local json = require "gptimage.json"
-local manifest = require "gptimage.manifest"
 
 local LUA = os.getenv("GPTIMAGE_LUA") or "lua5.4"
 local BIN = util.command_path()
@@ -912,77 +909,5 @@ describe("gptimage command", function()
       r = run({ "batch", "status", "../etc" })
       assert.equals(2, r.code)
     end)
-  end)
-end)
-
-describe("gptimage.cache", function()
-  it("hashes with FNV-1a 64 the same on every Lua", function()
-    assert.equals("cbf29ce484222325", cache.hash_string(""))
-    assert.equals("af63dc4c8601ec8c", cache.hash_string("a"))
-    assert.equals("85944171f73967e8", cache.hash_string("foobar"))
-    local long = string.rep("0123456789", 1000)
-    local h = cache.hasher()
-    for i = 1, #long, 7 do
-      h:update(long:sub(i, i + 6))
-    end
-    assert.equals(cache.hash_string(long), h:hex())
-  end)
-
-  it("writes JSON with sorted keys, so equal requests hash equally", function()
-    assert.equals('{"a":1,"b":[1,2,{"c":"x\\"y\\n/"}],"d":[],"e":{}}',
-      json.encode({ e = {}, d = json.array(), b = { 1, 2, { c = "x\"y\n/" } }, a = 1 }))
-    assert.equals(cache.request_hash({ prompt = "p", model = "m", size = "1024x1024" }),
-                  cache.request_hash({ size = "1024x1024", model = "m", prompt = "p", n = 1 }))
-    assert.are_not.equal(cache.request_hash({ prompt = "p", model = "m" }),
-                         cache.request_hash({ prompt = "p", model = "m", quality = "low" }))
-    assert.are_not.equal(cache.request_hash({ prompt = "p", op = "generate" }),
-                         cache.request_hash({ prompt = "p", op = "edit" }))
-    local ok, problem = cache.request_hash({ prompt = "p" }, { "/nonexistent/in.png" })
-    assert.is_nil(ok)
-    assert.matches("/nonexistent/in.png", problem, 1, true)
-  end)
-
-  it("is up to date only with the same hash and every file present", function()
-    local dir = util.tmpdir()
-    local output = dir .. "/x.png"
-    util.write(dir .. "/x-1.png", "one")
-    util.write(dir .. "/x-2.png", "two")
-    local res = { images = { { path = dir .. "/x-1.png" }, { path = dir .. "/x-2.png" } }, request_id = "req_1" }
-    assert(cache.write(output, cache.record(output, res, { request_hash = "h1" })))
-    assert.is_true((cache.up_to_date(output, "h1")))
-    assert.is_false((cache.up_to_date(output, "h2")))
-    os.remove(dir .. "/x-2.png")
-    assert.is_false((cache.up_to_date(output, "h1")))
-    util.write(output .. ".json", "not json")
-    assert.is_false((cache.up_to_date(output, "h1")))
-    util.rmtree(dir)
-  end)
-end)
-
-describe("gptimage.manifest", function()
-  it("accepts a plain list and infers the operation", function()
-    local m = assert(manifest.normalize({
-      { prompt = "a" },
-      { prompt = "b", image = "in.png" },
-      { images = { "in.png" }, model = "dall-e-2" },
-    }, { dir = "assets" }))
-    assert.equals("generate", m.entries[1].op)
-    assert.equals("assets/001-a.png", m.entries[1].output)
-    assert.equals("edit", m.entries[2].op)
-    assert.same({ "assets/in.png" }, m.entries[2].inputs)
-    assert.equals("variation", m.entries[3].op)
-  end)
-
-  it("lists every problem", function()
-    local m, problems = manifest.normalize({ entries = { { prompt = "a", n = 1.5 }, { op = "edit", prompt = "b" },
-                                                          "text", { prompt = "c", promt = "d" } },
-                                             defalts = {} })
-    assert.is_nil(m)
-    local text = table.concat(problems, "\n")
-    assert.matches("manifest: unknown field 'defalts' (did you mean 'defaults'?)", text, 1, true)
-    assert.matches("entry 1: 'n' must be a whole number", text, 1, true)
-    assert.matches("entry 2: op 'edit' needs input images", text, 1, true)
-    assert.matches("entry 3: must be an object", text, 1, true)
-    assert.matches("entry 4: unknown field 'promt' (did you mean 'prompt'?)", text, 1, true)
   end)
 end)

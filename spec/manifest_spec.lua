@@ -187,4 +187,30 @@ describe("manifest", function()
     assert.equals("a/b.c/walk.json", manifest.atlas_path("a/b.c/walk.png"))
     assert.equals("a/b.c/walk.json", manifest.atlas_path("a/b.c/walk"))
   end)
+
+  it("accepts a plain list and infers the operation", function()
+    local m = assert(manifest.normalize({
+      { prompt = "a" },
+      { prompt = "b", image = "in.png" },
+      { images = { "in.png" }, model = "dall-e-2" },
+    }, { dir = "assets" }))
+    assert.equals("generate", m.entries[1].op)
+    assert.equals("assets/001-a.png", m.entries[1].output)
+    assert.equals("edit", m.entries[2].op)
+    assert.same({ "assets/in.png" }, m.entries[2].inputs)
+    assert.equals("variation", m.entries[3].op)
+  end)
+
+  it("lists every problem", function()
+    local m, problems = manifest.normalize({ entries = { { prompt = "a", n = 1.5 }, { op = "edit", prompt = "b" },
+                                                          "text", { prompt = "c", promt = "d" } },
+                                             defalts = {} })
+    assert.is_nil(m)
+    local text = table.concat(problems, "\n")
+    assert.matches("manifest: unknown field 'defalts' (did you mean 'defaults'?)", text, 1, true)
+    assert.matches("entry 1: 'n' must be a whole number", text, 1, true)
+    assert.matches("entry 2: op 'edit' needs input images", text, 1, true)
+    assert.matches("entry 3: must be an object", text, 1, true)
+    assert.matches("entry 4: unknown field 'promt' (did you mean 'prompt'?)", text, 1, true)
+  end)
 end)
