@@ -381,11 +381,6 @@ local function sniffed_format(bytes)
   return gptimage.sniff(bytes) or "png"
 end
 
--- The path of image i of n, as the module names the images of one call.
-local function numbered_path(template, i, count, output_format)
-  return gptimage.save_path(template, i, count, output_format)
-end
-
 --- A relative file name made from a custom_id: no absolute paths, no "..".
 function batchapi.safe_name(custom_id)
   local name = custom_id:gsub("[^%w%._%-/]", "_"):gsub("^/+", "")
@@ -495,7 +490,7 @@ local function collect_line(line, number, ctx)
   ctx.answered[custom_id] = number
   local paths = {}
   for i, bytes in ipairs(decoded) do
-    paths[i] = numbered_path(template, i, #decoded, sniffed_format(bytes))
+    paths[i] = gptimage.save_path(template, i, #decoded, sniffed_format(bytes))
     local other = ctx.written[fs.normalize(paths[i])]
     if other then
       return line_error(custom_id, expected, { kind = "io", request_id = response.request_id,
@@ -512,7 +507,7 @@ local function collect_line(line, number, ctx)
   local images = {}
   for i, bytes in ipairs(decoded) do
     if asked and asked > 1 then
-      paths[i] = numbered_path(template, i, asked, sniffed_format(bytes))
+      paths[i] = gptimage.save_path(template, i, asked, sniffed_format(bytes))
     end
     local ok, problem = fs.write_atomic(paths[i], bytes)
     if not ok then

@@ -136,29 +136,25 @@ function cache.request_hash(fields, inputs, mask, markup)
   end
   canonical.n = canonical.n or 1
   canonical.op = canonical.op or "generate"
+  -- a file counts by its digest; one that cannot be read fails the hash
+  local problem
+  local function digest(what, path)
+    local value, why = cache.file_digest(path)
+    if not value and not problem then
+      problem = "cannot read " .. what .. " '" .. path .. "': " .. tostring(why)
+    end
+    return value
+  end
   if inputs and #inputs > 0 then
     canonical.images = {}
     for i, path in ipairs(inputs) do
-      local digest, problem = cache.file_digest(path)
-      if not digest then
-        return nil, "cannot read input image '" .. path .. "': " .. tostring(problem)
-      end
-      canonical.images[i] = digest
+      canonical.images[i] = digest("input image", path)
     end
   end
-  if mask then
-    local digest, problem = cache.file_digest(mask)
-    if not digest then
-      return nil, "cannot read mask '" .. mask .. "': " .. tostring(problem)
-    end
-    canonical.mask = digest
-  end
-  if markup then
-    local digest, problem = cache.file_digest(markup)
-    if not digest then
-      return nil, "cannot read markup '" .. markup .. "': " .. tostring(problem)
-    end
-    canonical.markup = digest
+  canonical.mask = mask and digest("mask", mask)
+  canonical.markup = markup and digest("markup", markup)
+  if problem then
+    return nil, problem
   end
   return cache.HASH_SCHEME .. ":" .. cache.hash_string(json.encode(canonical))
 end

@@ -76,12 +76,16 @@ local CLIENT_OPTIONS = {
     "retries on 408/409/429/5xx and connection errors (default 2)"),
 }
 
+-- --json and --help, which every command takes
+local JSON_FLAG = option({ "--json" }, "json", nil, "flag", "print the result as JSON on stdout")
+local HELP_FLAG = option({ "-h", "--help" }, "help", nil, "flag", "this help")
+
 local OUTPUT_OPTIONS = {
-  option({ "--json" }, "json", nil, "flag", "print the result as JSON on stdout"),
+  JSON_FLAG,
   option({ "--progress" }, "progress", "MODE", "string", "bar, plain or none (default: bar when stderr is a terminal)",
     { "bar", "plain", "none" }),
   option({ "-q", "--quiet" }, "quiet", nil, "flag", "no progress, only errors and the summary"),
-  option({ "-h", "--help" }, "help", nil, "flag", "this help"),
+  HELP_FLAG,
 }
 
 
@@ -359,6 +363,8 @@ whose files exist is skipped without a request; --force rebuilds it.]]
 
 options.IMAGE_OPTIONS = IMAGE_OPTIONS
 options.CLIENT_OPTIONS = CLIENT_OPTIONS
+options.option = option
+options.JSON_FLAG, options.HELP_FLAG = JSON_FLAG, HELP_FLAG
 options.OUTPUT_OPTIONS = OUTPUT_OPTIONS
 options.SINGLE_OPTIONS = SINGLE_OPTIONS
 options.INPUT_OPTIONS = INPUT_OPTIONS

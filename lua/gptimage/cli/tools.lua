@@ -13,16 +13,12 @@
 local json = require "gptimage.json"
 local fs = require "gptimage.fs"
 local common = require "gptimage.cli.common"
+local args = require "gptimage.cli.args"
 
 local tools = {}
 local EXIT, streams, say, usage_error = common.EXIT, common.streams, common.say, common.usage_error
 
-local function option(names, key, arg, kind, help)
-  return { names = names, key = key, arg = arg, type = kind, help = help }
-end
-
-local JSON = option({ "--json" }, "json", nil, "flag", "print the result as JSON on stdout")
-local HELP = option({ "-h", "--help" }, "help", nil, "flag", "this help")
+local option, JSON, HELP = args.option, args.JSON_FLAG, args.HELP_FLAG
 
 local function fail(err)
   say(streams.err, "gptimage: " .. tostring(err and err.message or err))
