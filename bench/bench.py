@@ -376,6 +376,12 @@ def main():
     parser.add_argument("--host-runs", type=int, default=3, help="generations per LÖVE frame run (default 3)")
     parser.add_argument("--save-poll-baseline", metavar="LABEL",
                         help="only run the per-poll cases and keep them as the 'before' of later runs")
+    parser.add_argument("--only-polls", action="store_true",
+                        help="only run the per-poll cases and print their table (results.md is left alone)")
+    parser.add_argument("--poll-cases", metavar="TEXT",
+                        help="per-poll cases whose key (size|mode|jobs|pacing|transport) contains TEXT only")
+    parser.add_argument("--poll-baseline", metavar="FILE", default=polls.BASELINE,
+                        help="the 'before' of the per-poll table (default bench/poll_baseline.json)")
     args = parser.parse_args()
     if args.quick:
         args.repeat, args.startup_repeat = 1, 10
@@ -403,16 +409,29 @@ def main():
     want_h2 = not args.no_polls and shutil.which("node") and shutil.which("openssl")
     front = polls.H2Front(server.root, work_dir) if want_h2 else None
     transports = [("HTTP/1.1", server.base_url, None)] + ([("HTTP/2", front.base_url, front.ca_file)] if front else [])
-    if args.save_poll_baseline:
+    if args.only_polls:
         try:
-            polls.save_baseline(polls.run_polls(tools, server, work_dir, transports, args.quick),
-                                args.save_poll_baseline)
+            results = polls.run_polls(tools, server, work_dir, transports, args.quick, args.poll_cases)
         finally:
             if front:
                 front.stop()
             server.stop()
             shutil.rmtree(work_dir, ignore_errors=True)
-        sys.stderr.write("written to %s\n" % polls.BASELINE)
+        baseline = polls.load_baseline(args.poll_baseline)
+        sys.stdout.write("\n".join(polls.poll_table(results, baseline)[0]) + "\n")
+        sys.stdout.write("before: %s\n" % (baseline["label"] if baseline else "none"))
+        sys.stdout.write(json.dumps(results, sort_keys=True) + "\n")
+        return
+    if args.save_poll_baseline:
+        try:
+            polls.save_baseline(polls.run_polls(tools, server, work_dir, transports, args.quick, args.poll_cases),
+                                args.save_poll_baseline, path=args.poll_baseline)
+        finally:
+            if front:
+                front.stop()
+            server.stop()
+            shutil.rmtree(work_dir, ignore_errors=True)
+        sys.stderr.write("written to %s\n" % args.poll_baseline)
         return
     names = tools.names()
     image_mib = args.image_bytes / MIB
@@ -512,7 +531,7 @@ def main():
     one, eight = get("delay1"), get("conc8")
     target("8 concurrent delayed calls <= 1.15x one", fmt_ratio(eight.wall, one.wall), eight.wall <= 1.15 * one.wall)
     if poll_results:
-        poll_lines = polls.poll_table(poll_results, polls.load_baseline())[0]
+        poll_lines = polls.poll_table(poll_results, polls.load_baseline(args.poll_baseline))[0]
         for transport in ("HTTP/1.1", "HTTP/2"):
             for mode in polls.MODES:
                 picked = [r for key, r in poll_results.items()
@@ -586,7 +605,7 @@ def main():
     text.append("| --- | --- | --- |")
     text.extend(targets)
     if poll_results:
-        baseline = polls.load_baseline()
+        baseline = polls.load_baseline(args.poll_baseline)
         text.append("\n## CPU per client:poll()\n")
         text.append("Each case starts its jobs on one client and calls `client:poll()` until all are done,"
                     " back to back or with a 60 fps frame (16 ms) between polls; each poll is timed by the"

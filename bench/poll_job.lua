@@ -5,7 +5,9 @@
 --   lua5.4 bench/poll_job.lua BASE_URL OUT_DIR MODE JOBS PAUSE_MS [CA_FILE] [BUDGET]
 --
 -- Starts JOBS generate jobs on one client (MODE "save": each to a file under
--- OUT_DIR; "bytes": kept in memory), then polls until all are done, pausing
+-- OUT_DIR; "bytes": kept in memory and handed over as a Lua string;
+-- "buffer": kept in memory and handed over as a gptimage.Buffer, no Lua
+-- string made), then polls until all are done, pausing
 -- PAUSE_MS between polls (0: back to back; 16: a 60 fps frame, so that data
 -- piles up in the socket between polls). Each poll is timed by process CPU
 -- time (os.clock). BUDGET, when given, is passed to poll.
@@ -14,7 +16,9 @@
 -- other_longest_ms, other_p99_ms (polls that handed no result to Lua);
 -- delivery_longest_ms and delivery_ms_per_mb (the polls that did, and their
 -- CPU per MB of image they handed over); cpu_s (all polls), bytes (images
--- delivered). Exits non-zero if a job fails.
+-- delivered). Exits non-zero if a job fails, or if the jobs stall: no byte
+-- received and no job ended in IDLE_CAP polls in a row (a bench must end,
+-- whatever libcurl does).
 
 local base_url, out_dir, mode, jobs, pause_ms, ca_file, budget = ...
 jobs, pause_ms, budget = tonumber(jobs), tonumber(pause_ms), tonumber(budget)
@@ -47,6 +51,8 @@ for index = 1, jobs do
   local opts = { prompt = "poll benchmark " .. index, model = "gpt-image-1", size = "1024x1024", quality = "low" }
   if mode == "save" then
     opts.save = string.format("%s/poll-%03d.png", out_dir, index)
+  elseif mode == "buffer" then
+    opts.buffer = true
   end
   opts.on_done = function(res, err)
     finished = finished + 1
@@ -56,8 +62,8 @@ for index = 1, jobs do
     end
     local size = 0
     for _, image in ipairs(res.images) do
-      if image.bytes then
-        size = size + #image.bytes
+      if image.bytes or image.buffer then
+        size = size + #(image.bytes or image.buffer)
       elseif image.path then
         local handle = assert(io.open(image.path, "rb"))
         size = size + handle:seek("end")
@@ -71,6 +77,21 @@ for index = 1, jobs do
   started[index] = client:start("generate", opts)
 end
 
+-- bytes received by the jobs still running, plus a step for each that ended
+local function progress()
+  local sum = 0
+  for _, job in ipairs(started) do
+    if job:done() then
+      sum = sum + 1e12
+    else
+      sum = sum + job:progress()
+    end
+  end
+  return sum
+end
+
+local IDLE_CAP = 2000000
+local idle, last_progress = 0, -1
 local times, other, delivery = {}, {}, {}
 local worst_per_mb = 0
 local cpu = 0
@@ -96,6 +117,23 @@ while finished < jobs do
     end
   else
     other[#other + 1] = spent
+  end
+  local now = progress()
+  if now ~= last_progress then
+    idle, last_progress = 0, now
+  else
+    idle = idle + 1
+    if idle >= IDLE_CAP then
+      local stuck = {}
+      for index, job in ipairs(started) do
+        if not job:done() then
+          local received, expected = job:progress()
+          stuck[#stuck + 1] = string.format("job %d: %d of %s bytes", index, received, tostring(expected))
+        end
+      end
+      io.stderr:write(string.format("stalled: no progress in %d polls (%s)\n", IDLE_CAP, table.concat(stuck, ", ")))
+      os.exit(2)
+    end
   end
 end
 if failed then

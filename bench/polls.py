@@ -27,7 +27,9 @@ BASELINE = os.path.join(BENCH_DIR, "poll_baseline.json")
 # noise. The fake's noise PNG is square; the byte count is what matters here.
 UHD_BYTES = 3840 * 2160 * 3 + 2160 + 70
 SIZES = [("6 MB", 6000000), ("3840x2160 (24.9 MB)", UHD_BYTES)]
-MODES = ["save", "bytes"]
+# save: to files; bytes: each image handed over as a Lua string (one copy,
+# the only work allowed over the budget); buffer: as a gptimage.Buffer.
+MODES = ["save", "bytes", "buffer"]
 JOBS = [1, 4, 16]
 # 0: polls back to back; 16: one poll per 60 fps frame, data piling up between.
 PACINGS = [0, 16]
@@ -94,8 +96,9 @@ def poll_case(tools, base_url, ca_file, mode, jobs, pacing, work_dir):
     return json.loads(answer.stdout.strip().splitlines()[-1])
 
 
-def run_polls(tools, server, work_dir, transports, quick=False):
-    """Every per-poll case; returns {case key: figures}."""
+def run_polls(tools, server, work_dir, transports, quick=False, only=None):
+    """Every per-poll case (those whose key contains `only`, when given);
+    returns {case key: figures}."""
     results = {}
     for transport, base_url, ca_file in transports:
         for size_label, image_bytes in SIZES:
@@ -105,6 +108,8 @@ def run_polls(tools, server, work_dir, transports, quick=False):
                     for pacing in PACINGS:
                         if quick and (jobs == 4 or (pacing and transport != "HTTP/1.1")):
                             continue
+                        if only and only not in case_key(size_label, mode, jobs, pacing, transport):
+                            continue
                         sys.stderr.write("  per poll: %s %s %d jobs, %d ms between polls, %s\n"
                                          % (size_label, mode, jobs, pacing, transport))
                         results[case_key(size_label, mode, jobs, pacing, transport)] = poll_case(
@@ -113,15 +118,15 @@ def run_polls(tools, server, work_dir, transports, quick=False):
     return results
 
 
-def save_baseline(results, label, love=None):
-    with open(BASELINE, "w") as handle:
+def save_baseline(results, label, love=None, path=BASELINE):
+    with open(path, "w") as handle:
         json.dump({"label": label, "results": results, "love": love or {}}, handle, indent=1, sort_keys=True)
         handle.write("\n")
 
 
-def load_baseline():
+def load_baseline(path=BASELINE):
     try:
-        with open(BASELINE) as handle:
+        with open(path) as handle:
             return json.load(handle)
     except (OSError, ValueError):
         return None
