@@ -73,6 +73,47 @@ local function budget_cases(name, start)
       assert.equals(srv:image(srv:last_request().images[1]), res.images[1].bytes)
     end)
 
+    -- The client's timeout counts while a transfer waits paused between
+    -- polls: a server that stops sending half way still ends the job. The
+    -- first 1 MB of the body comes at once, then nothing for longer than the
+    -- test.
+    it("a transfer the budget paused still times out when the server stalls mid-body", function()
+      srv:fault{ action = "drip", after_bytes = 1000000, chunk = 65536, interval = 60 }
+      local c = gptimage.new{ api_key = "sk-test", base_url = srv.base_url, ca_file = srv.ca_file,
+                              max_retries = 0, timeout = 1 }
+      local job = c:start("generate", { prompt = "stall" })
+      local polls, cut_seen, most = 0, false, 0
+      -- a guard, not a clock: far more polls than a one-second timeout needs
+      while not job:done() and polls < 100000 do
+        local _, cut = c:poll(0)
+        cut_seen = cut_seen or cut
+        most = math.max(most, (job:progress()))
+        polls = polls + 1
+        if not cut then pause_a_little() end
+      end
+      c:close()
+      assert.is_true(job:done())
+      assert.is_true(cut_seen)
+      assert.is_true(most >= 1000000 and most < 1100000, "received " .. most)
+      local res, err = job:result()
+      assert.is_nil(res)
+      assert.equals("timeout", err.kind)
+    end)
+
+    it("a transfer paused between polls for less than the timeout does not time out", function()
+      local c = gptimage.new{ api_key = "sk-test", base_url = srv.base_url, ca_file = srv.ca_file,
+                              max_retries = 0, timeout = 5 }
+      local job = c:start("generate", { prompt = "paused" })
+      for _ = 1, 20 do
+        c:poll(0)
+        pause_a_little()
+      end
+      local res, err = job:wait()
+      c:close()
+      assert(res, tostring(err))
+      assert.equals(srv:image(srv:last_request().images[1]), res.images[1].bytes)
+    end)
+
     it("poll without a budget argument returns the pending count and whether it was cut", function()
       local pending, cut = client:poll()
       assert.equals(0, pending)

@@ -189,10 +189,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if action in ("reset", "truncate"):
             total = sum(segment_length(s) for s in segments)
             limit = int(fault.get("after_bytes", total // 2))
-        piece_size, interval = None, 0.0
+        piece_size, interval, drip_from = None, 0.0, 0
         if action == "drip":
             piece_size = max(1, int(fault.get("chunk", 64)))
             interval = float(fault.get("interval", 0.1))
+            drip_from = max(0, int(fault.get("after_bytes", 0)))
         elif action == "sse_split":
             piece_size = max(1, int(fault.get("chunk", 5)))
             interval = float(fault.get("interval", 0.0))
@@ -223,7 +224,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 piece = piece[:limit - sent]
             if piece_size:
                 for offset in range(0, len(piece), piece_size):
-                    if sent or offset:
+                    if (sent or offset) and sent + offset >= drip_from:
                         time.sleep(interval)
                     write(piece[offset:offset + piece_size])
                 sent += len(piece)
