@@ -111,6 +111,37 @@ describe("cache", function()
     util.write(output .. ".json", "not json")
     assert.is_false((cache.up_to_date(output, "h1")))
   end)
+
+  it("keeps a record beside image 1 as saved, and still finds one at an earlier place", function()
+    assert.equals("a.png", cache.beside("a.png", "jpeg"))
+    assert.equals("out/1.jpg", cache.beside("out/{i}.{ext}", "jpeg"))
+    assert.equals("out/card-1.png", cache.beside("out/card-{i}.{ext}"))
+    local output = dir .. "/{i}.{ext}"
+    util.write(dir .. "/1.webp", "one")
+    local res = { images = { { path = dir .. "/1.webp" } } }
+    -- where the runner wrote it before: under the template as typed
+    assert(cache.write(output, cache.record(output, res, { request_hash = "h1" })))
+    local record, place = cache.find(output, "webp")
+    assert.equals("h1", record.request_hash)
+    assert.equals(output, place)
+    assert.is_true((cache.up_to_date(output, "h1", "webp")))
+    -- written beside the file, the earlier one is gone
+    assert.same({ true, dir .. "/1.webp" }, { cache.write_beside(output, "webp", res, { request_hash = "h2" }) })
+    assert.same({ "1.webp", "1.webp.json" }, util.listdir(dir))
+    record, place = cache.find(output, "webp")
+    assert.same({ "h2", dir .. "/1.webp" }, { record.request_hash, place })
+    assert.same({ "1.webp" }, record.files)
+    -- where the Batch API helper wrote it before: {ext} resolved, {i} not
+    os.rename(dir .. "/1.webp.json", dir .. "/{i}.webp.json")
+    assert.equals(dir .. "/{i}.webp", select(2, cache.find(output, "webp")))
+    assert.is_false((cache.up_to_date(output, "h1", "webp")))
+    assert.is_true((cache.up_to_date(output, "h2", "webp")))
+    -- none anywhere: nil and where it would go
+    os.remove(dir .. "/{i}.webp.json")
+    record, place = cache.find(output, "webp")
+    assert.is_nil(record)
+    assert.equals(dir .. "/1.webp", place)
+  end)
 end)
 
 describe("json", function()
