@@ -5,31 +5,14 @@
 -- safety_identifier, output_tokens_details) with whole numbers as integers,
 -- and a shut-down model still sent, its refusal naming the replacement.
 local gptimage = require "gptimage"
+local fake = require "helpers.server"
 local images = require "helpers.images"
 local util = require "helpers.util"
 local fixture = require "helpers.fixture"
+local expect = require "helpers.expect"
 
 local LUA54 = _VERSION == "Lua 5.4"
-
-local function raised(f, ...)
-  local ok, msg = pcall(f, ...)
-  assert.is_false(ok, "expected the call to raise")
-  return (tostring(msg):gsub("^[^\n]-:%d+: ", ""))
-end
-
-local function form(record)
-  local fields = {}
-  for _, part in ipairs(record.parts or {}) do
-    if part.value ~= nil then fields[part.name] = part.value end
-  end
-  return fields
-end
-
-local function part(record, name)
-  for _, p in ipairs(record.parts or {}) do
-    if p.name == name then return p end
-  end
-end
+local raised, form, part = expect.raised, fake.form, fake.part
 
 describe("gptimage.models", function()
   it("lists every model with its state, dates, replacement and what it takes", function()

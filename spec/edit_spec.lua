@@ -1,16 +1,11 @@
 -- edit and variation end to end: every input form, the multipart request
 -- the official SDK would send, masks, and the checks on input images.
 local gptimage = require "gptimage"
+local fake = require "helpers.server"
 local util = require "helpers.util"
 local fixture = require "helpers.fixture"
 
-local function parts_named(record, name)
-  local out = {}
-  for _, p in ipairs(record.parts or {}) do
-    if p.name == name then out[#out + 1] = p end
-  end
-  return out
-end
+local parts_named = fake.parts_named
 
 describe("edit and variation", function()
   local srv, client, dir, png, rgba, png_path

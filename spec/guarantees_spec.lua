@@ -5,6 +5,7 @@ local gptimage = require "gptimage"
 local fake = require "helpers.server"
 local util = require "helpers.util"
 local fixture = require "helpers.fixture"
+local expect = require "helpers.expect"
 local cjson = require "cjson"
 local manifest = require "gptimage.manifest"
 
@@ -12,14 +13,7 @@ local LUA = os.getenv("GPTIMAGE_LUA") or "lua5.4"
 local q = fake.shell_quote
 
 local KEY = "sk-guarantees-secret-key-0123456789abcdef"
-
--- Calls f(...) expecting a raised string error; returns the message.
-local function raises(f, ...)
-  local ok, msg = pcall(f, ...)
-  assert.is_false(ok, "expected an error to be raised")
-  assert.is_string(msg, "a raised error must be a string, not a " .. type(msg))
-  return msg
-end
+local raises = expect.raises
 
 describe("guarantees under attack", function()
   local srv, dir, client

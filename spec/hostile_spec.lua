@@ -4,8 +4,10 @@
 local gptimage = require "gptimage"
 local util = require "helpers.util"
 local fixture = require "helpers.fixture"
+local expect = require "helpers.expect"
 
 local shell_quote, run = util.shell_quote, util.run
+local raises = expect.raises
 
 -- One sample value of every Lua type.
 local SAMPLES = {
@@ -70,14 +72,6 @@ describe("hostile input", function()
     jpeg = assert(c:generate{ prompt = "fixture", output_format = "jpeg" }).images[1].bytes
     c:close()
   end)
-
-  -- Calls f(...) expecting a raised string error; returns the message.
-  local function raises(f, ...)
-    local ok, msg = pcall(f, ...)
-    assert.is_false(ok, "expected an error to be raised")
-    assert.is_string(msg, "a raised error must be a string, not a " .. type(msg))
-    return msg
-  end
 
   describe("prompts", function()
     it("with NUL bytes are sent faithfully as JSON", function()

@@ -9,16 +9,11 @@ local gptimage = require "gptimage"
 local images = require "helpers.images"
 local util = require "helpers.util"
 local fixture = require "helpers.fixture"
+local expect = require "helpers.expect"
 local cjson = require "cjson"
 local fake = require "helpers.server"
 
 local CORPUS = (os.getenv("GPTIMAGE_SOURCE_DIR") or ".") .. "/fuzz/corpus"
-
-local function raised(f, ...)
-  local ok, msg = pcall(f, ...)
-  assert.is_false(ok, "expected the call to raise")
-  return tostring(msg)
-end
 
 local function decode_error(fragment, res, err)
   assert.is_nil(res)
@@ -104,9 +99,9 @@ describe("image tools", function()
     end)
 
     it("raises for values that are no input at all", function()
-      assert.truthy(raised(gptimage.info, 42):find("must be a path", 1, true))
-      assert.truthy(raised(gptimage.info, { data = "x", path = "y" }):find("not both", 1, true))
-      assert.truthy(raised(gptimage.info, { bytes = "x" }):find("unknown field 'bytes'", 1, true))
+      assert.truthy(expect.raises(gptimage.info, 42):find("must be a path", 1, true))
+      assert.truthy(expect.raises(gptimage.info, { data = "x", path = "y" }):find("not both", 1, true))
+      assert.truthy(expect.raises(gptimage.info, { bytes = "x" }):find("unknown field 'bytes'", 1, true))
     end)
   end)
 
@@ -188,11 +183,11 @@ describe("image tools", function()
       decode_error("SVG", gptimage.alpha_mask(CORPUS .. "/image/sized.svg"))
       local png = bw(8, 4)
       decode_error("PNG", gptimage.alpha_mask(png:sub(1, #png - 30)))
-      assert.truthy(raised(gptimage.alpha_mask, png, { size = "10" }):find("WxH", 1, true))
-      assert.truthy(raised(gptimage.alpha_mask, png, { size = "99999x2" }):find("WxH", 1, true))
-      assert.truthy(raised(gptimage.alpha_mask, png, { size = "8x8", like = png }):find("not both", 1, true))
-      assert.truthy(raised(gptimage.alpha_mask, png, { invert = "yes" }):find("boolean", 1, true))
-      assert.truthy(raised(gptimage.alpha_mask, png, { colour = 1 }):find("unknown option 'colour'", 1, true))
+      assert.truthy(expect.raises(gptimage.alpha_mask, png, { size = "10" }):find("WxH", 1, true))
+      assert.truthy(expect.raises(gptimage.alpha_mask, png, { size = "99999x2" }):find("WxH", 1, true))
+      assert.truthy(expect.raises(gptimage.alpha_mask, png, { size = "8x8", like = png }):find("not both", 1, true))
+      assert.truthy(expect.raises(gptimage.alpha_mask, png, { invert = "yes" }):find("boolean", 1, true))
+      assert.truthy(expect.raises(gptimage.alpha_mask, png, { colour = 1 }):find("unknown option 'colour'", 1, true))
     end)
   end)
 
@@ -298,9 +293,9 @@ describe("image tools", function()
     end)
 
     it("raises for bad options", function()
-      assert.truthy(raised(gptimage.spritesheet, walk(2), { columns = 0 }):find("columns", 1, true))
-      assert.truthy(raised(gptimage.spritesheet, walk(2), { padding = 1.5 }):find("whole number", 1, true))
-      assert.truthy(raised(gptimage.spritesheet, walk(2), { rows = 2 }):find("unknown option 'rows'", 1, true))
+      assert.truthy(expect.raises(gptimage.spritesheet, walk(2), { columns = 0 }):find("columns", 1, true))
+      assert.truthy(expect.raises(gptimage.spritesheet, walk(2), { padding = 1.5 }):find("whole number", 1, true))
+      assert.truthy(expect.raises(gptimage.spritesheet, walk(2), { rows = 2 }):find("unknown option 'rows'", 1, true))
     end)
   end)
 
@@ -397,11 +392,11 @@ describe("image tools", function()
 
     it("raises before any request when it cannot be read", function()
       local image = images.png{ width = 8, height = 8, colour = "rgb" }
-      local msg = raised(client.edit, client, { image = image, mask = { bw = dir .. "/none.png" }, prompt = "x" })
+      local msg = expect.raises(client.edit, client, { image = image, mask = { bw = dir .. "/none.png" }, prompt = "x" })
       assert.truthy(msg:find("none.png", 1, true))
-      msg = raised(client.edit, client, { image = image, mask = { bw = "GIF89a broken" }, prompt = "x" })
+      msg = expect.raises(client.edit, client, { image = image, mask = { bw = "GIF89a broken" }, prompt = "x" })
       assert.truthy(msg:find("mask (bytes)", 1, true))
-      msg = raised(client.edit, client, { image = image, mask = { bw = image, size = 2 }, prompt = "x" })
+      msg = expect.raises(client.edit, client, { image = image, mask = { bw = image, size = 2 }, prompt = "x" })
       assert.truthy(msg:find("unknown option 'size'", 1, true))
       assert.same({}, srv:requests())
     end)

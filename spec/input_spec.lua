@@ -4,11 +4,14 @@
 -- multipart request the fake server records: part names, types, file names
 -- and bytes.
 local gptimage = require "gptimage"
+local fake = require "helpers.server"
 local images = require "helpers.images"
 local util = require "helpers.util"
 local fixture = require "helpers.fixture"
+local expect = require "helpers.expect"
 
 local shell_quote = util.shell_quote
+local raised, parts_named = expect.raised, fake.parts_named
 
 local function sha256(bytes)
   local path = os.tmpname()
@@ -18,21 +21,6 @@ local function sha256(bytes)
   pipe:close()
   os.remove(path)
   return out:match("^(%x+)")
-end
-
-local function parts_named(record, name)
-  local out = {}
-  for _, part in ipairs(record.parts or {}) do
-    if part.name == name then out[#out + 1] = part end
-  end
-  return out
-end
-
-local function raised(f, ...)
-  local ok, msg = pcall(f, ...)
-  assert.is_false(ok, "expected the call to raise")
-  assert.is_string(msg)
-  return (msg:gsub("^[^\n]-:%d+: ", ""))
 end
 
 describe("input images", function()

@@ -3,11 +3,14 @@
 -- got through would come back as nil, err instead of raising), and valid
 -- calls of every model go through unchanged to the fake server.
 local gptimage = require "gptimage"
+local fake = require "helpers.server"
 local images = require "helpers.images"
 local util = require "helpers.util"
 local fixture = require "helpers.fixture"
+local expect = require "helpers.expect"
 
 local CLOSED_PORT = "http://127.0.0.1:9/v1"
+local raised, form = expect.raised, fake.form
 
 local CURRENT_MODELS = { "gpt-image-2.6-flare", "gpt-image-2.6-sunburst", "gpt-image-2.5-flare",
                          "gpt-image-2.5-flare-2026-09-08", "gpt-image-2.5-sunburst", "gpt-image-2.5-sunburst-2026-09-08",
@@ -20,14 +23,6 @@ local function copy(t, extra)
   for k, v in pairs(t) do out[k] = v end
   for k, v in pairs(extra or {}) do out[k] = v end
   return out
-end
-
--- The message a call raises, without the "file:line: " of the caller.
-local function raised(f, ...)
-  local ok, msg = pcall(f, ...)
-  assert.is_false(ok, "expected the call to raise")
-  assert.is_string(msg, "a raised error must be a string")
-  return (msg:gsub("^[^\n]-:%d+: ", ""))
 end
 
 describe("validation", function()
@@ -585,14 +580,6 @@ describe("valid calls against the fake server", function()
     png64 = images.png{ width = 64, height = 64, colour = "rgb" }
     rgba64 = images.png{ width = 64, height = 64, colour = "rgba" }
   end)
-
-  local function form(record)
-    local fields = {}
-    for _, part in ipairs(record.parts or {}) do
-      if part.value ~= nil then fields[part.name] = part.value end
-    end
-    return fields
-  end
 
   it("send only the fields given, plus the model", function()
     assert(client:generate{ prompt = "a" })

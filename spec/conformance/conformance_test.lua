@@ -24,24 +24,13 @@ package.path = source_dir .. "/spec/?.lua;" .. source_dir .. "/lua/?.lua;" .. pa
 local cjson = require "cjson"
 local gptimage = require "gptimage"
 local fake = require "helpers.server"
+local util = require "helpers.util"
 local test_images = require "helpers.images"
 
 local SCENARIO_HEADER = "x-conformance-scenario"
 local quote = fake.shell_quote
 
-local function read_file(path)
-  local handle = io.open(path, "rb")
-  if not handle then return nil end
-  local content = handle:read("*a")
-  handle:close()
-  return content
-end
-
-local function write_file(path, content)
-  local handle = assert(io.open(path, "wb"))
-  assert(handle:write(content))
-  assert(handle:close())
-end
+local read_file, write_file = util.read, util.write
 
 local function command_output(command)
   local pipe = assert(io.popen(command, "r"))

@@ -36,21 +36,7 @@ local function execute(command)
   return first == true, code
 end
 
-local function read_file(path)
-  local handle = io.open(path, "rb")
-  if not handle then
-    return nil
-  end
-  local content = handle:read("*a")
-  handle:close()
-  return content
-end
-
-local function write_file(path, content)
-  local handle = assert(io.open(path, "wb"))
-  assert(handle:write(content))
-  assert(handle:close())
-end
+local read_file, write_file = util.read, util.write
 
 local function own_pid()
   local stat = read_file("/proc/self/stat")
@@ -411,6 +397,29 @@ function Server:stop()
   if not process_gone(self.pid) then
     execute("kill -9 " .. self.pid .. " 2>/dev/null")
   end
+end
+
+--- The plain fields of a multipart request record: name -> value.
+function fake.form(record)
+  local fields = {}
+  for _, part in ipairs(record.parts or {}) do
+    if part.value ~= nil then fields[part.name] = part.value end
+  end
+  return fields
+end
+
+--- The parts of a multipart request record with this name, in order.
+function fake.parts_named(record, name)
+  local out = {}
+  for _, part in ipairs(record.parts or {}) do
+    if part.name == name then out[#out + 1] = part end
+  end
+  return out
+end
+
+--- The first part of a multipart request record with this name, or nil.
+function fake.part(record, name)
+  return fake.parts_named(record, name)[1]
 end
 
 fake.process_gone = process_gone

@@ -41,8 +41,8 @@ end
 
 function M.write(path, data)
   local f = assert(io.open(path, "wb"))
-  f:write(data)
-  f:close()
+  assert(f:write(data))
+  assert(f:close())
 end
 
 -- Writes bytes to dir/name and returns that path.
