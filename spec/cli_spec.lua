@@ -823,12 +823,8 @@ describe("gptimage command", function()
       end
       assert.same({ "POST /v1/files", "POST /v1/batches", "POST /v1/images/edits" }, paths)
       local upload = srv:requests()[1]
-      local parts = {}
-      for _, part in ipairs(upload.parts) do
-        parts[part.name] = part
-      end
-      assert.equals("batch", parts.purpose.value)
-      assert.equals("batch.jsonl", parts.file.filename)
+      assert.equals("batch", fake.part(upload, "purpose").value)
+      assert.equals("batch.jsonl", fake.part(upload, "file").filename)
       local created = srv:requests()[2].json
       assert.equals("/v1/images/generations", created.endpoint)
       assert.equals("24h", created.completion_window)
