@@ -45,6 +45,19 @@ local function say(text, kind)
   status, tone = text, kind
 end
 
+-- Shows an image (or a walk cycle) in place of the last one, letting go of
+-- the last one's texture at once: LuaJIT's collector does not know that an
+-- Image holds megabytes, so a replaced one would wait long for it.
+local function show(image, animation)
+  if picture and picture ~= image then
+    picture:release()
+  end
+  if walk and walk ~= animation then
+    walk.image:release()
+  end
+  picture, walk = image, animation
+end
+
 -- One calm line for an error table of gptimage (or anything else).
 local function describe(err)
   if type(err) ~= "table" then
@@ -78,7 +91,8 @@ local function generate(want_walk)
   call.save = string.format("%s/images/%s-%s.{ext}", love.filesystem.getSaveDirectory(),
     os.date("%Y%m%d-%H%M%S"), slug(prompt) ~= "" and slug(prompt) or "image")
   call.on_partial_image = function(image, index)
-    picture, partials = image, partials + 1
+    show(image, walk)
+    partials = partials + 1
     say(string.format("partial image %d…", index + 1), "busy")
   end
   started_at, partials = love.timer.getTime(), 0
@@ -95,11 +109,11 @@ local function generate(want_walk)
         say("could not play the walk cycle: " .. describe(problem), "calm")
         return
       end
-      walk, picture = anim, nil
+      show(nil, anim)
       say(string.format("walk cycle of %d frames saved as %s in %.1f s", #anim.quads,
         res.images[1].path:match("[^/]*$"), love.timer.getTime() - started_at), "done")
     else
-      picture, walk = image or picture, nil
+      show(image or picture, nil)
       say(string.format("saved %s in %.1f s%s", res.images[1].path:match("[^/]*$"),
         love.timer.getTime() - started_at, res.cost and string.format(", $%.3f", res.cost) or ""), "done")
     end

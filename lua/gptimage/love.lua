@@ -79,7 +79,9 @@ end
 -- { id, address, size, name } (copy size bytes from address into a ByteData,
 -- answer { id, copied = true } at once so the game may let go of them, then
 -- decode) or { id, path, name } (read and decode a saved file). Answers
--- { id, imagedata } or { id, error }.
+-- { id, imagedata } or { id, error }. The worker lets go of each Data as
+-- soon as it is done with it (Object:release): its Lua state makes so little
+-- garbage that its collector would keep megabytes of them for a long time.
 local WORKER = [==[
 local requests, results = ...
 require "love.data"
@@ -104,10 +106,14 @@ while true do
       file:close()
       data = love.filesystem.newFileData(bytes, request.name)
     end
-    return love.image.newImageData(data)
+    local ok_decode, imagedata = pcall(love.image.newImageData, data)
+    data:release()
+    assert(ok_decode, imagedata)
+    return imagedata
   end)
   if ok then
     results:push({ id = request.id, imagedata = value })
+    value:release()   -- the channel and then the game hold it now
   else
     results:push({ id = request.id, error = tostring(value) })
   end
@@ -282,6 +288,9 @@ local function texture(imagedata, decode_err)
     return nil, failure("decode", "LÖVE cannot decode the image: " .. tostring(decode_err))
   end
   local ok, image = pcall(love.graphics.newImage, imagedata)
+  -- the Image keeps what it needs; without this the pixels would wait for
+  -- a collection that does not know their size
+  imagedata:release()
   if not ok then
     return nil, failure("decode", "cannot make a love Image: " .. tostring(image))
   end
