@@ -9,7 +9,9 @@
 --     love bench/love_frames PARTIALS [RUNS]
 --
 -- PARTIALS 0 asks for a plain answer, 1-3 for a stream with that many
--- partial images (drawn as they come). Prints one JSON object: frames,
+-- partial images (drawn as they come), -1 asks for nothing: the same window
+-- for CONTROL_FRAMES frames a run, the floor that the machine's load and the
+-- renderer set without gptimage. Prints one JSON object: frames,
 -- longest_ms, p99_ms, median_ms (wall), cpu_longest_ms, cpu_p99_ms (game
 -- thread CPU), partials_shown, runs; over RUNS generations (default 3).
 -- Exits 1 if a generation fails. Measuring starts after a warm-up of a few
@@ -86,10 +88,17 @@ local function quit(status, message)
   love.event.quit(status)
 end
 
+local CONTROL_FRAMES = 80
+local control_frames_left = 0
+
 local function start()
   generating = true
   started_at = love.timer.getTime()
   last_frame, last_cpu = nil, nil
+  if partials_wanted < 0 then
+    control_frames_left = CONTROL_FRAMES
+    return
+  end
   local opts = { prompt = "frame benchmark", model = "gpt-image-1", size = "1024x1024", quality = "low" }
   if partials_wanted > 0 then
     opts.stream = true
@@ -156,6 +165,14 @@ local function run_done()
         f.cpu * 1000, f.parts.gc_kb, table.concat(text, ", ")))
     end
   end
+  if trace then
+    local statm = io.open("/proc/self/statm")
+    local pages = statm and tonumber(statm:read("*l"):match("^%d+%s+(%d+)"))
+    if statm then
+      statm:close()
+    end
+    io.stderr:write(string.format("resident after %d runs: %.0f MiB\n", shown, (pages or 0) * 4096 / 1048576))
+  end
   table.sort(frame_times)
   table.sort(frame_cpu)
   local n = #frame_times
@@ -189,6 +206,10 @@ function love.update()
       start()
     end
     return
+  end
+  if control_frames_left > 0 then
+    control_frames_left = control_frames_left - 1
+    drawn = control_frames_left == 0
   end
   if drawn then
     -- the frame that drew the image has been counted: this run is over
