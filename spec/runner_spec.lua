@@ -1,4 +1,4 @@
--- gptimage.cli.runner driven step by step, as a host with its own loop
+-- gptimage.runner driven step by step, as a host with its own loop
 -- (an editor's timer) drives it: step() never waits, polls the client
 -- itself, keeps at most `jobs` requests in flight, starts an entry only
 -- after the entry that makes its input, and stops at the budget; an open
@@ -10,7 +10,7 @@ local fixture = require "helpers.fixture"
 local manifest = require "gptimage.manifest"
 local planner = require "gptimage.cli.planner"
 local progress = require "gptimage.cli.progress"
-local runner = require "gptimage.cli.runner"
+local runner = require "gptimage.runner"
 
 describe("the runner, step by step", function()
   local srv, client, dir

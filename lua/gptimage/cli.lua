@@ -14,13 +14,15 @@
 --   gptimage.cli.progress  the progress bar or lines on stderr
 --   gptimage.cli.errors    error descriptions and hints
 --   gptimage.cli.planner   manifest entries -> calls, dependencies, cache, estimates
---   gptimage.cli.runner    runs planned entries with a concurrency limit and a budget
 --   gptimage.cli.single    generate, edit, variation
 --   gptimage.cli.run       run, batch submit
 --   gptimage.cli.estimate  estimate
 --   gptimage.cli.batch     batch status, collect, cancel
 --   gptimage.cli.commands  every command by name (the registry)
 --   gptimage.cli.shell     bash and zsh completion, the man page
+-- The run commands hand planned entries to gptimage.runner
+-- (lua/gptimage/runner.lua, shared with the Neovim helper), which runs them
+-- with a concurrency limit and a budget.
 -- Calls go one way: this file -> commands -> runner -> planner -> the rest.
 
 local manifest = require "gptimage.manifest"

@@ -4,7 +4,7 @@
 --   gi.setup{ client = { model = "gpt-image-2.6-flare" }, interval = 50 }
 --   gi.generate({ prompt = "a lighthouse", save = "out/lighthouse.png" }, function(res, err) end)
 --
--- The jobs run through the command line's runner (gptimage.cli.runner), as
+-- The jobs run through the runner the command line uses (gptimage.runner), as
 -- an open run per client: a vim.loop (luv) timer makes one step of each run
 -- per tick (poll the client once, take in the finished jobs), and only while
 -- jobs are in flight: it starts with the first job and stops when the last
@@ -23,7 +23,7 @@
 -- Needs Neovim 0.7 or later (vim.loop, vim.schedule).
 
 local gptimage = require "gptimage"
-local runner = require "gptimage.cli.runner"
+local runner = require "gptimage.runner"
 local plugin_config = require "gptimage.nvim.config"
 local results = require "gptimage.nvim.results"
 

@@ -24,6 +24,12 @@ export LUA_CPATH="$prefix/lib/lua/$version/?.so;/usr/lib/x86_64-linux-gnu/lua/$v
 export PATH="$prefix/bin:$PATH"
 unset GPTIMAGE_LUA
 
+lua=lua$( [ "$version" = 5.1 ] && echo jit || echo "$version")
+# the runner the command and the Neovim helper share loads from the prefix
+check "the shared runner is installed as gptimage.runner" \
+  env PREFIX="$prefix" "$lua" -e '
+    assert(package.searchpath("gptimage.runner", package.path):find(os.getenv("PREFIX"), 1, true))
+    assert(require("gptimage.runner").new)'
 check "the installed command is bin/gptimage itself, the same for every build" \
   cmp -s "$prefix/bin/gptimage" "$source/bin/gptimage"
 out=$(gptimage --version 2>&1) || true
@@ -45,7 +51,7 @@ check "bash completes an option's values" has_line "$(complete_bash gptimage run
 check "bash completes batch subcommands" has_line "$(complete_bash gptimage batch col)" collect
 check "bash leaves manifests to file completion" test -z "$(complete_bash gptimage run sp)"
 models=$(gptimage __complete 3 gptimage generate --model "" | tail -n +2)
-expected=$(lua$( [ "$version" = 5.1 ] && echo jit || echo "$version") -e '
+expected=$("$lua" -e '
   for _, m in ipairs(require("gptimage.completion").models()) do print(m) end' 2>/dev/null || true)
 check "the module's API table lists the default model" has_line "$expected" gpt-image-2.6-flare
 check "model names come from the module's API table" test "$models" = "$expected"

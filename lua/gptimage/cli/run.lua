@@ -2,7 +2,7 @@
 --
 -- Loads a manifest, plans it (gptimage.cli.planner), refuses a plan over
 -- the budget, sends the batchable entries through the Batch API when asked
--- and runs the rest (gptimage.cli.runner), then prints the summary (and
+-- and runs the rest (gptimage.runner), then prints the summary (and
 -- JSON with --json).
 --
 -- Contract: run.run_manifest returns an exit code; bad arguments and bad
@@ -16,7 +16,7 @@ local options = require "gptimage.cli.args"
 local progressbar = require "gptimage.cli.progress"
 local errors = require "gptimage.cli.errors"
 local planner = require "gptimage.cli.planner"
-local runner = require "gptimage.cli.runner"
+local runner = require "gptimage.runner"
 
 local run = {}
 local EXIT, streams, say = common.EXIT, common.streams, common.say

@@ -1,4 +1,6 @@
--- gptimage.cli.runner: runs planned entries on a client.
+-- gptimage.runner: runs planned entries on a client. Shared by the command
+-- line (`gptimage run`, `batch submit`'s direct entries) and the editor (the
+-- Neovim helper's open runs), so it lives beside them rather than in cli/.
 --
 -- At most `jobs` requests in flight, each entry after the entries that
 -- make its inputs, within a budget: an entry starts only while the spend so
@@ -350,7 +352,7 @@ end
 -- or nil while it waits (for a slot, an input or the budget).
 function Run:add(entry)
   if not self.open then
-    error("gptimage.cli.runner: add() is for an open run (context.open)", 2)
+    error("gptimage.runner: add() is for an open run (context.open)", 2)
   end
   self.queue[#self.queue + 1] = entry
   self:start_ready()
