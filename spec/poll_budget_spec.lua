@@ -114,6 +114,55 @@ local function budget_cases(name, start)
       assert.equals(srv:image(srv:last_request().images[1]), res.images[1].bytes)
     end)
 
+    -- Once a poll's budget is spent, every running transfer is held (both
+    -- directions) until a later poll resumes it: an edit still sending its
+    -- image goes on sending in later polls, and every held download ends.
+    it("a tiny budget holds uploads and downloads alike, and every job ends whole", function()
+      local png = assert(client:generate{ prompt = "upload" }).images[1].bytes
+      local sent_sha = srv:last_request().images[1]
+      srv:reset()
+      srv:config{ image_bytes = IMAGE_BYTES }
+      local jobs = {}
+      for index = 1, 3 do
+        jobs[index] = client:start("generate", { prompt = "held " .. index,
+                                                 save = index == 2 and dir .. "/held.png" or nil })
+      end
+      jobs[4] = client:start("edit", { image = png, prompt = "held upload" })
+      local polls, pending = 0, #jobs
+      while pending > 0 and polls < 400000 do
+        local cut
+        pending, cut = client:poll(0.0001)
+        polls = polls + 1
+        if not cut then gptimage.os.sleep(0.001) end
+      end
+      assert.equals(0, pending, "jobs still running after " .. polls .. " polls")
+      assert.is_true(polls > 4)
+      local records = srv:requests()
+      assert.equals(4, #records)
+      for index, job in ipairs(jobs) do
+        local res = assert(job:result())
+        local bytes = res.images[1].bytes or util.read(res.images[1].path)
+        local record
+        for _, r in ipairs(records) do
+          if r.path:match(index == 4 and "edits$" or "generations$") and
+            (index == 4 or r.json.prompt == "held " .. index) then
+            record = r
+          end
+        end
+        assert.equals(srv:image(record.images[1]), bytes)
+      end
+      local edit
+      for _, r in ipairs(records) do
+        if r.path:match("edits$") then edit = r end
+      end
+      local part
+      for _, p in ipairs(edit.parts) do
+        if p.name == "image" or p.name == "image[]" then part = p end
+      end
+      assert.equals(#png, part.size)
+      assert.equals(sent_sha, part.sha256)
+    end)
+
     it("poll without a budget argument returns the pending count and whether it was cut", function()
       local pending, cut = client:poll()
       assert.equals(0, pending)

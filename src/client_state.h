@@ -24,6 +24,9 @@ typedef struct gi_job gi_job;
  * round's nudge then reaches it */
 #define GI_NUDGE_ROUNDS 3
 
+/* the most libcurl reads from a socket at once (CURLOPT_BUFFERSIZE) */
+#define GI_RECEIVE_BUFFER (64L * 1024L)
+
 typedef struct gi_client {
   /* drive.c: made when the first job starts, freed when the client closes */
   CURLM *multi;
@@ -48,6 +51,8 @@ typedef struct gi_client {
    * round pauses until the next one */
   double round_deadline;
   unsigned round_pieces; /* body pieces taken this round */
+  double round_bytes;    /* bytes libcurl handed over this round, taken or held */
+  double read_cost;      /* seconds a round spends per receive buffer read (drive.c) */
   int round_cut;         /* the budget ran out with data waiting */
   /* the job files */
   gi_job *jobs;         /* every job that has not been delivered yet */
@@ -63,6 +68,8 @@ typedef struct gi_client {
   /* transfers the round's budget paused, in the order they paused: a
    * round resumes these without looking at the others (job.c) */
   gi_job *paused_head, *paused_tail;
+  /* transfers in the multi handle, in the order they went in (transfer.c) */
+  gi_job *running_head, *running_tail;
   /* jobs with callbacks to run (partial images, or done and not yet
    * delivered), in the order they became so: see deliver.h */
   gi_job *ready_head, *ready_tail;

@@ -63,11 +63,10 @@ static int start_download(lua_State *L, int job_idx, gi_job *job) {
   job->excerpt_len = 0;
   job->retry_after = -1;
   job->download_attempt = 1;
-  if (curl_multi_add_handle(c->multi, job->easy) != CURLM_OK) {
+  if (gi_transfer_attach(job) != 0) {
     gi_transfer_fail(job, "io", "%s", "cannot start the image download");
     return -1;
   }
-  job->in_multi = 1;
   return 0;
 }
 

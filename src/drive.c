@@ -97,20 +97,54 @@ static void run_hooks(lua_State *L) {
   lua_call(L, 0, 0);
 }
 
+/* a guess of read_cost until a round has measured it: a 64 KiB read of
+ * base64 decoded into a file on a slow machine */
+#define READ_COST_GUESS 0.0001
+
+static int budget_spent(gi_client *c) {
+  return c->round_deadline > 0 && c->round_pieces > 0 && gi_now() >= c->round_deadline;
+}
+
 /* Lets the transfers the last rounds paused go on, in the order they
  * paused, as the budget allows; one whose resumed data fails is finished at
- * once.  A transfer that pauses again goes to the end of the list, and
- * only does so when the budget is spent, so the next check ends the loop. */
+ * once.  Each one resumed costs a read of its socket when curl works next
+ * (libcurl 7.88 marks a resumed connection readable, and reads it even if
+ * it is paused again before then), and one its body callback paused also
+ * hands over at once what libcurl held for it: so only as many go on as
+ * the time left pays for at read_cost each, and none once it is spent.
+ * A transfer that pauses again goes to the end of the list, and only does
+ * so when the budget is spent, so the next check ends the loop. */
 static void resume_paused(lua_State *L, int client_idx, gi_client *c) {
   gi_job *job, *next;
+  double reads = 0, left = 0;
+  if (c->round_deadline > 0) left = c->round_deadline - gi_now();
   for (job = gi_job_next_paused(c, NULL); job; job = next) {
+    double cost = gi_job_paused_with_data(job) ? 2 : 1;
     next = gi_job_next_paused(c, job);
-    if (c->round_deadline > 0 && c->round_pieces > 0 && gi_now() >= c->round_deadline) {
-      c->round_cut = 1; /* the others wait for the next round */
-      return;
+    if (c->round_deadline > 0) {
+      if (budget_spent(c)) {
+        gi_job_hold_running(c);
+        return;
+      }
+      if (reads > 0 && (reads + cost) * c->read_cost > left) {
+        c->round_cut = 1; /* the others wait for the next round */
+        return;
+      }
     }
     gi_job_resume(L, client_idx, job);
+    reads += cost;
   }
+}
+
+/* What the round spent per receive buffer of body, from its start to the
+ * end of curl's work: the next rounds' guess of what resuming one held
+ * transfer costs.  Only rounds with a budget that took a fair amount of
+ * data count. */
+static void measure_read_cost(gi_client *c, double started) {
+  double cost;
+  if (c->round_deadline <= 0 || c->round_bytes < (double)GI_RECEIVE_BUFFER) return;
+  cost = (gi_now() - started) / c->round_bytes * (double)GI_RECEIVE_BUFFER;
+  c->read_cost = c->read_cost > 0 ? 0.75 * c->read_cost + 0.25 * cost : cost;
 }
 
 /* The round itself, called protected with the client at index 1. */
@@ -119,10 +153,14 @@ static int drive_round(lua_State *L) {
   int running = 0;
   CURLMsg *msg;
   int left, failed;
+  double started;
   run_hooks(L);
-  gi_job_start_due_retries(L, c, gi_now());
+  started = gi_now();
+  if (c->read_cost <= 0) c->read_cost = READ_COST_GUESS;
+  gi_job_start_due_retries(L, c, started);
   resume_paused(L, 1, c);
   if (curl_multi_perform(c->multi, &running) != CURLM_OK) luaL_error(L, "gptimage: curl_multi_perform failed");
+  measure_read_cost(c, started);
   while ((msg = curl_multi_info_read(c->multi, &left)) != NULL) {
     gi_job *job = NULL;
     if (msg->msg != CURLMSG_DONE) continue;
@@ -151,7 +189,7 @@ static int drive_round(lua_State *L) {
 int gi_drive_round(lua_State *L, int client_idx, double budget) {
   gi_client *c = gi_client_check(L, client_idx);
   int status, cut;
-  double saved_deadline;
+  double saved_deadline, saved_bytes;
   unsigned saved_pieces;
   client_idx = lua_absindex(L, client_idx);
   if (c->multi == NULL) return 0; /* no job was ever started */
@@ -160,8 +198,10 @@ int gi_drive_round(lua_State *L, int client_idx, double budget) {
    * outer round's comes back after it */
   saved_deadline = c->round_deadline;
   saved_pieces = c->round_pieces;
+  saved_bytes = c->round_bytes;
   c->round_deadline = budget >= 0 ? gi_now() + budget : 0;
   c->round_pieces = 0;
+  c->round_bytes = 0;
   c->round_cut = 0;
   /* whatever raises inside the round (a callback's error, a caller's table
    * whose metamethod raises, memory), the depth count comes back down */
@@ -173,6 +213,7 @@ int gi_drive_round(lua_State *L, int client_idx, double budget) {
   cut = c->round_cut;
   c->round_deadline = saved_deadline;
   c->round_pieces = saved_pieces;
+  c->round_bytes = saved_bytes;
   if (status != 0) lua_error(L);
   return cut;
 }

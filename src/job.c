@@ -271,10 +271,11 @@ void gi_job_read_local_options(lua_State *L, int opts, int job_idx, gi_job *job)
 void gi_job_launch(lua_State *L, int client_idx, int job_idx, gi_client *c, gi_job *job) {
   job->attempt = 1;
   gi_retry_reserve(L, c);
-  if (curl_multi_add_handle(c->multi, job->easy) != CURLM_OK)
-    luaL_error(L, "gptimage: curl_multi_add_handle failed");
-  job->in_multi = 1;
   gi_job_link(c, job);
+  if (gi_transfer_attach(job) != 0) {
+    gi_job_unlink(job);
+    luaL_error(L, "gptimage: curl_multi_add_handle failed");
+  }
   gi_job_anchor(L, client_idx, job_idx, job);
 }
 
@@ -521,6 +522,7 @@ void gi_job_cancel_all(lua_State *L, gi_client *c) {
     job->queued = 0;
     job->paused_prev = job->paused_next = NULL;
     job->in_paused = 0;
+    job->running_prev = job->running_next = NULL;
     job->retry_slot = 0;
     job = next;
   }
@@ -528,6 +530,7 @@ void gi_job_cancel_all(lua_State *L, gi_client *c) {
   c->pending = 0;
   c->ready_head = c->ready_tail = NULL;
   c->paused_head = c->paused_tail = NULL;
+  c->running_head = c->running_tail = NULL;
   free(c->retry_heap);
   c->retry_heap = NULL;
   c->retry_count = c->retry_cap = 0;
@@ -574,9 +577,17 @@ gi_job *gi_job_next_paused(gi_client *c, gi_job *after) {
   return job;
 }
 
+int gi_job_paused_with_data(gi_job *job) {
+  return job->paused == GI_PAUSED_DATA;
+}
+
+void gi_job_hold_running(gi_client *c) {
+  gi_transfer_hold_running(c);
+}
+
 void gi_job_nudge_running(gi_client *c) {
   gi_job *job;
-  for (job = c->jobs; job; job = job->next) gi_transfer_nudge(job);
+  for (job = c->running_head; job; job = job->running_next) gi_transfer_nudge(job);
 }
 
 void gi_job_resume(lua_State *L, int client_idx, gi_job *job) {

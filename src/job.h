@@ -60,10 +60,16 @@ double gi_job_next_retry(gi_client *c);  /* earliest retry time, or 0; O(1) */
  * entries that are no longer paused are dropped on the way.  `after` must
  * still be in the list: take the next one before resuming `after`. */
 gi_job *gi_job_next_paused(gi_client *c, gi_job *after);
+/* whether libcurl holds received data for the paused job (its body callback
+ * paused it), rather than nothing (gi_job_hold_running paused it) */
+int gi_job_paused_with_data(gi_job *job);
 /* takes the job out of the paused list and lets its transfer go on (a new
  * pause puts it back at the end); one whose held-back data fails is
  * finished at once */
 void gi_job_resume(lua_State *L, int client_idx, gi_job *job);
+/* the round's budget is spent: every running transfer pauses until a later
+ * round resumes it (transfer.h gi_transfer_hold_running) */
+void gi_job_hold_running(gi_client *c);
 /* nudges every running, unpaused transfer (transfer.h gi_transfer_nudge) */
 void gi_job_nudge_running(gi_client *c);
 /* Runs pending callbacks of every job of the client; returns 1 and leaves

@@ -19,6 +19,9 @@
 #include "sse.h"
 #include "b64sink.h"
 
+#define GI_PAUSED_DATA 1
+#define GI_PAUSED_HELD 2
+
 /* the three kinds of job share one struct; fields of the others stay zero */
 typedef enum { JOB_IMAGE, JOB_BATCH, JOB_RAW } job_kind;
 typedef enum { ST_RUNNING, ST_RETRY_WAIT, ST_DONE } job_state;
@@ -41,6 +44,9 @@ struct gi_job {
   int delivered;        /* on_done ran (or there was none) */
   int cancelled;        /* ended by cancel or by the client closing */
   int in_multi;
+  /* the client's list of transfers in its multi handle (transfer.c
+   * gi_transfer_attach / gi_transfer_detach keep it with in_multi) */
+  gi_job *running_prev, *running_next;
   CURL *easy;
   struct curl_slist *headers;
   gi_request req;
@@ -63,7 +69,10 @@ struct gi_job {
   double received;
   double expected;      /* Content-Length of the body, or < 0 when not given */
   double chunk_offset;  /* body bytes before the piece being read */
-  int paused;           /* the poll budget ran out in its body: waits for the next round */
+  /* the poll budget paused the transfer until a later round: GI_PAUSED_DATA
+   * (its body callback paused it, libcurl holds the piece it was given) or
+   * GI_PAUSED_HELD (gi_transfer_hold_running, libcurl holds nothing) */
+  int paused;
   /* the client's list of paused transfers; an entry whose job is no longer
    * paused is dropped when a round or the unlink meets it */
   gi_job *paused_prev, *paused_next;

@@ -146,8 +146,7 @@ void gi_job_start_due_retries(lua_State *L, gi_client *c, double now) {
     gi_job *job = c->retry_heap[0];
     gi_retry_forget(job);
     job->state = ST_RUNNING;
-    if (curl_multi_add_handle(c->multi, job->easy) == CURLM_OK) job->in_multi = 1;
-    else gi_retry_wait(job, now + 0.1);
+    if (gi_transfer_attach(job) != 0) gi_retry_wait(job, now + 0.1);
   }
 }
 

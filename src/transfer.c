@@ -8,7 +8,6 @@
 #include "savepath.h"
 
 #define SKELETON_LIMIT (16u * 1024u * 1024u)
-#define RECEIVE_BUFFER (64L * 1024L)
 
 void gi_transfer_fail(gi_job *job, const char *kind, const char *fmt, const char *detail) {
   if (job->fail_kind) return; /* the first failure is the cause */
@@ -60,12 +59,51 @@ void gi_transfer_clear_pause(gi_job *job) {
   job->discarding = 0;
 }
 
+int gi_transfer_attach(gi_job *job) {
+  gi_client *c = job->client;
+  if (job->in_multi) return 0;
+  if (c == NULL || c->multi == NULL || job->easy == NULL) return -1;
+  if (curl_multi_add_handle(c->multi, job->easy) != CURLM_OK) return -1;
+  job->in_multi = 1;
+  job->running_next = NULL;
+  job->running_prev = c->running_tail;
+  if (c->running_tail) c->running_tail->running_next = job;
+  else c->running_head = job;
+  c->running_tail = job;
+  return 0;
+}
+
 void gi_transfer_detach(gi_job *job) {
+  gi_client *c = job->client;
   if (!job->in_multi) return;
   job->in_multi = 0;
-  if (job->client == NULL || job->client->multi == NULL || job->easy == NULL) return;
-  curl_multi_remove_handle(job->client->multi, job->easy);
-  job->client->nudge_rounds = GI_NUDGE_ROUNDS;
+  if (c != NULL) {
+    if (job->running_prev) job->running_prev->running_next = job->running_next;
+    else if (c->running_head == job) c->running_head = job->running_next;
+    if (job->running_next) job->running_next->running_prev = job->running_prev;
+    else if (c->running_tail == job) c->running_tail = job->running_prev;
+  }
+  job->running_prev = job->running_next = NULL;
+  if (c == NULL || c->multi == NULL || job->easy == NULL) return;
+  curl_multi_remove_handle(c->multi, job->easy);
+  c->nudge_rounds = GI_NUDGE_ROUNDS;
+}
+
+void gi_transfer_hold_running(gi_client *c) {
+  gi_job *job;
+  c->round_cut = 1;
+  for (job = c->running_head; job; job = job->running_next) {
+    if (job->paused || job->easy == NULL || job->discarding || job->fail_kind) continue;
+    /* CURLE_BAD_FUNCTION_ARGUMENT while it has no connection yet: it reads
+     * nothing before it has one, and the next round holds it if need be */
+    /* Both directions: pausing only the receiving side makes libcurl 7.88
+     * mark the connection readable, and its next perform reads the socket
+     * into the pause buffer anyway.  An upload still being sent waits for
+     * the next round too. */
+    if (curl_easy_pause(job->easy, CURLPAUSE_ALL) != CURLE_OK) continue;
+    job->paused = GI_PAUSED_HELD;
+    gi_job_queue_paused(job);
+  }
 }
 
 void gi_transfer_nudge(gi_job *job) {
@@ -358,12 +396,16 @@ size_t gi_transfer_on_body(char *p, size_t size, size_t nmemb, void *ud) {
   /* the round's budget: one piece always, then only while time is left */
   if (c && c->round_deadline > 0) {
     if (c->round_pieces > 0 && gi_now() >= c->round_deadline) {
-      job->paused = 1;
+      job->paused = GI_PAUSED_DATA;
+      c->round_bytes += n;
       gi_job_queue_paused(job);
-      c->round_cut = 1;
+      /* the first transfer to meet the spent budget holds the others, so
+       * that curl reads no more of their sockets this round */
+      if (!c->round_cut) gi_transfer_hold_running(c);
       return CURL_WRITEFUNC_PAUSE;
     }
     c->round_pieces++;
+    c->round_bytes += n;
   }
   job->chunk_offset = job->received;
   job->received += (double)n;
@@ -516,7 +558,7 @@ int gi_transfer_setup(gi_job *job, gi_client *c) {
   rc |= curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
   rc |= curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
   rc |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-  rc |= curl_easy_setopt(e, CURLOPT_BUFFERSIZE, RECEIVE_BUFFER);
+  rc |= curl_easy_setopt(e, CURLOPT_BUFFERSIZE, GI_RECEIVE_BUFFER);
   rc |= curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
   /* over TLS, wait for a connection that may turn out to multiplex (HTTP/2)
    * rather than open one per job; plain HTTP/1.1 never does, and waiting

@@ -49,6 +49,16 @@ CURLcode gi_transfer_resume(gi_job *job);
  * what libcurl held back is dropped */
 void gi_transfer_clear_pause(gi_job *job);
 
+/* Puts the job's transfer into its client's multi handle and its list of
+ * running transfers; 0, or -1 when curl refused it.  Every path that starts
+ * or restarts a transfer goes through here. */
+int gi_transfer_attach(gi_job *job);
+/* The round's budget is spent (sets round_cut): pauses every running
+ * transfer that is not paused yet and queues it on the client's paused
+ * list, so that curl reads none of their sockets until a later round
+ * resumes them, in the order they were queued.  Pausing costs no copy:
+ * curl only stops reading. */
+void gi_transfer_hold_running(gi_client *c);
 /* Takes the job's transfer out of its client's multi handle (nothing when
  * it is not in it) and asks for the transfers left to be nudged
  * (client_state.h nudge_rounds): every path that ends or drops a transfer
