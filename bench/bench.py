@@ -540,12 +540,14 @@ def main():
                     continue
                 other = max(r["other_longest_ms"] for r in picked)
                 longest = max(r["longest_ms"] for r in picked)
+                other_p99 = max(r["other_p99_ms"] for r in picked)
                 p99 = max(r["p99_ms"] for r in picked)
-                # handing a finished image to Lua (one copy into a Lua string) may exceed the budget
+                # handing a finished image to Lua (one copy into a Lua string) may exceed the budget: it is
+                # the one piece of work the issue exempts, reported per MB in the per-poll table
                 target("longest client:poll() without a delivery <= 2 ms CPU (%s, %s, every case)" % (mode, transport),
                        "%.2f ms (%.2f ms with deliveries)" % (other, longest), other <= 2.0)
-                target("client:poll() p99 <= 0.5 ms CPU (%s, %s, every case)" % (mode, transport), "%.3f ms" % p99,
-                       p99 <= 0.5)
+                target("client:poll() p99 without a delivery <= 0.5 ms CPU (%s, %s, every case)" % (mode, transport),
+                       "%.3f ms (%.3f ms with deliveries)" % (other_p99, p99), other_p99 <= 0.5)
     if love_figures:
         for partials, f in sorted(love_figures.items()):
             target("LÖVE, 6 MB image, %s partials: no frame over 16.7 ms (wall; game-thread CPU)" % partials,
