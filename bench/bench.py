@@ -33,7 +33,7 @@ BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.path.dirname(BENCH_DIR)
 MIB = 1024 * 1024
 API_KEY = "sk-bench"
-PROMPT_BODY = {"prompt": "benchmark image", "model": "gpt-image-1", "size": "1024x1024", "quality": "low"}
+PROMPT_BODY = {"prompt": "benchmark image", "model": "gpt-image-2.6-flare", "size": "1024x1024", "quality": "low"}
 
 
 def fail(message):
@@ -571,7 +571,7 @@ def main():
 
     notes = [
         "Images: the fake server's incompressible noise PNG of %d bytes (%.1f MiB), base64 in JSON;"
-        " gpt-image-1, 1024x1024, quality low." % (args.image_bytes, image_mib),
+        " gpt-image-2.6-flare, 1024x1024, quality low." % (args.image_bytes, image_mib),
         "Each figure is the median of %d runs; CPU = user + system time of the job's process"
         " (wait4), peak RSS = its maximum resident set size (GNU time's %%M); the fake server, on the"
         " same cores, is not counted." % args.repeat,

@@ -24,7 +24,7 @@ if mode == "startup" then
 end
 
 local function options(index)
-  local opts = { prompt = "benchmark image", model = "gpt-image-1", size = "1024x1024", quality = "low", n = n }
+  local opts = { prompt = "benchmark image", model = "gpt-image-2.6-flare", size = "1024x1024", quality = "low", n = n }
   if mode == "save" then
     opts.save = string.format("%s/gptimage-%03d.png", out_dir, index)
   end

@@ -27,7 +27,7 @@ if (mode === 'startup') process.exit(0);
 
 async function call(index) {
   const response = await client.images.generate({
-    prompt: 'benchmark image', model: 'gpt-image-1', size: '1024x1024', quality: 'low', n,
+    prompt: 'benchmark image', model: 'gpt-image-2.6-flare', size: '1024x1024', quality: 'low', n,
   });
   if (!response.data || response.data.length !== n) throw new Error(`call ${index}: wrong number of images`);
   const images = response.data.map((entry) => Buffer.from(entry.b64_json, 'base64'));

@@ -55,7 +55,7 @@ gi.setup{ client = client }
 local started = vim.loop.hrtime()
 local done, failed, bytes_ms = 0, nil, 0
 for index = 1, JOBS do
-  gi.generate({ prompt = "tick benchmark " .. index, model = "gpt-image-1", size = "1024x1024", quality = "low",
+  gi.generate({ prompt = "tick benchmark " .. index, model = "gpt-image-2.6-flare", size = "1024x1024", quality = "low",
                 save = save_dir and string.format("%s/tick-%d.png", save_dir, index) or nil },
     function(res, err)
       done = done + 1

@@ -48,7 +48,7 @@ local kept = {}
 
 local started = {}
 for index = 1, jobs do
-  local opts = { prompt = "poll benchmark " .. index, model = "gpt-image-1", size = "1024x1024", quality = "low" }
+  local opts = { prompt = "poll benchmark " .. index, model = "gpt-image-2.6-flare", size = "1024x1024", quality = "low" }
   if mode == "save" then
     opts.save = string.format("%s/poll-%03d.png", out_dir, index)
   elseif mode == "buffer" then

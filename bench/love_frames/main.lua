@@ -99,7 +99,7 @@ local function start()
     control_frames_left = CONTROL_FRAMES
     return
   end
-  local opts = { prompt = "frame benchmark", model = "gpt-image-1", size = "1024x1024", quality = "low" }
+  local opts = { prompt = "frame benchmark", model = "gpt-image-2.6-flare", size = "1024x1024", quality = "low" }
   if partials_wanted > 0 then
     opts.stream = true
     opts.partial_images = partials_wanted
