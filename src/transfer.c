@@ -107,7 +107,14 @@ void gi_transfer_hold_running(gi_client *c) {
 }
 
 void gi_transfer_nudge(gi_job *job) {
+  long version = 0;
   if (job->paused || !job->in_multi || job->easy == NULL) return;
+  /* a connection of its own (HTTP/1.1) has nothing of another transfer's
+   * in its buffer; before the answer's headers the version reads 0, and
+   * the nudge is cheap then */
+  if (curl_easy_getinfo(job->easy, CURLINFO_HTTP_VERSION, &version) == CURLE_OK &&
+      (version == CURL_HTTP_VERSION_1_0 || version == CURL_HTTP_VERSION_1_1))
+    return;
   /* CURLE_BAD_FUNCTION_ARGUMENT while it has no connection yet: nothing
    * is held for it then.  Another failure is the connection's, and the
    * transfer meets it at its next read. */

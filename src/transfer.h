@@ -66,7 +66,8 @@ void gi_transfer_hold_running(gi_client *c);
 void gi_transfer_detach(gi_job *job);
 /* Makes libcurl read the connection of a running, unpaused transfer at the
  * next curl_multi_perform even though its socket has nothing new; nothing
- * for a paused transfer or one not in the multi handle.  Why: libcurl 7.88
+ * for a paused transfer, one not in the multi handle, or one whose answer
+ * came over HTTP/1.x (its connection is its own).  Why: libcurl 7.88
  * (HTTP/2) stops decoding a connection's input when one stream's receive
  * buffer is full and resumes when that stream reads again; when that
  * stream's transfer ends on its last bytes (Content-Length reached) first,
