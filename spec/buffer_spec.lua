@@ -33,6 +33,35 @@ describe("buffer = true", function()
     assert.equals(whole:sub(3), buf:string(3))
   end)
 
+  it("release frees the bytes at once and leaves an empty Buffer", function()
+    local buf = assert(client:generate{ prompt = "a", buffer = true }).images[1].buffer
+    assert.is_true(#buf > 0)
+    buf:release()
+    assert.equals(0, #buf)
+    assert.equals("", buf:string())
+    assert.equals("", buf:string(1, 10))
+    assert.matches("%(0 bytes%)", tostring(buf))
+    buf:release() -- twice is fine
+    assert.equals(0, #buf)
+    assert.has_error(function() buf.release({}) end)
+  end)
+
+  -- Lua 5.4's to-be-closed variables call __close when the scope ends
+  if _VERSION == "Lua 5.4" then
+    it("a <close> variable releases it when its scope ends", function()
+      local res = assert(client:generate{ prompt = "a", buffer = true })
+      local run = assert(load([[
+        local image = ...
+        do
+          local buf <close> = image.buffer
+          assert(#buf > 0)
+        end
+        return #image.buffer
+      ]]))
+      assert.equals(0, run(res.images[1]))
+    end)
+  end
+
   it("gives partial images as Buffers too", function()
     local partials = {}
     local res = assert(client:generate{ prompt = "a", stream = true, partial_images = 2, buffer = true,

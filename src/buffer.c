@@ -45,7 +45,9 @@ static int buffer_tostring(lua_State *L) {
   return 1;
 }
 
-static int buffer_gc(lua_State *L) {
+/* __gc, __close and buf:release(): the memory goes now, the Buffer stays
+ * valid and empty */
+static int buffer_release(lua_State *L) {
   gi_buffer *b = check_buffer(L, 1);
   free(b->bytes);
   b->bytes = NULL;
@@ -56,6 +58,7 @@ static int buffer_gc(lua_State *L) {
 static const luaL_Reg BUFFER_METHODS[] = {
   {"pointer", buffer_pointer},
   {"string", buffer_string},
+  {"release", buffer_release},
   {NULL, NULL}
 };
 
@@ -66,8 +69,10 @@ void gi_buffer_open(lua_State *L) {
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, buffer_len);
     lua_setfield(L, -2, "__len");
-    lua_pushcfunction(L, buffer_gc);
+    lua_pushcfunction(L, buffer_release);
     lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, buffer_release);
+    lua_setfield(L, -2, "__close");
     lua_pushcfunction(L, buffer_tostring);
     lua_setfield(L, -2, "__tostring");
     lua_pushliteral(L, GI_BUFFER_MT);

@@ -6,7 +6,11 @@
  * (LÖVE's Data through LuaJIT's FFI, a decoder thread) never pay for a Lua
  * string.  From Lua: #buf (size), buf:pointer() (a light userdata, valid
  * while buf is alive), buf:string([i [, j]]) (a copy, string.sub's
- * indices).  The memory is freed when the Buffer is collected. */
+ * indices).  The memory is freed when the Buffer is collected, or at once
+ * by buf:release() or a `<close>` variable going out of scope (Lua 5.4):
+ * the collector does not count memory it did not allocate, so a pipeline
+ * that holds many results, or LuaJIT's, may not collect them soon.  A
+ * released Buffer is empty (#buf is 0). */
 #ifndef GPTIMAGE_BUFFER_H
 #define GPTIMAGE_BUFFER_H
 
