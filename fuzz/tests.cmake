@@ -6,7 +6,7 @@
 # harnesses check are tested by every build.
 # With -DGPTIMAGE_FUZZ=ON (clang): fuzz_<harness> runs libFuzzer for a bounded
 # time over a copy of the corpus; any crash or sanitizer report fails.
-set(GPTIMAGE_FUZZ_HARNESSES scanner b64sink sse image gif transfer)
+set(GPTIMAGE_FUZZ_HARNESSES scanner b64sink sse image gif transfer trust)
 include(${CMAKE_SOURCE_DIR}/fuzz/sources.cmake)
 set(GPTIMAGE_FUZZ_SECONDS 20 CACHE STRING "seconds each libFuzzer test runs under ctest")
 set(GPTIMAGE_FUZZ_SEED 1 CACHE STRING "libFuzzer seed under ctest, so that the suite is repeatable (0: a new seed each run)")

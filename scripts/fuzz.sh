@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-300}
 shift || true
 harnesses=("$@")
-[ ${#harnesses[@]} -gt 0 ] || harnesses=(scanner b64sink sse image gif transfer)
+[ ${#harnesses[@]} -gt 0 ] || harnesses=(scanner b64sink sse image gif transfer trust)
 case $seconds in ''|*[!0-9]*) echo "usage: $0 [SECONDS [HARNESS...]]" >&2; exit 2;; esac
 build=build/fuzz-long
 jobs=$(nproc 2>/dev/null || echo 2)

@@ -18,7 +18,7 @@
 
 static const char *const CLIENT_OPTIONS[] = {
   "api_key", "base_url", "organization", "project", "model", "timeout",
-  "connect_timeout", "max_retries", "proxy", "ca_file", "headers", "azure",
+  "connect_timeout", "max_retries", "proxy", "ca_file", "ca_path", "headers", "azure",
   "prices", "max_response_bytes", "user_agent", NULL
 };
 
@@ -318,6 +318,7 @@ int gi_client_new(lua_State *L) {
     opt_string(L, opts, "model", "GPTIMAGE_MODEL", &c->model);
     opt_string(L, opts, "proxy", NULL, &c->proxy);
     opt_string(L, opts, "ca_file", NULL, &c->ca_file);
+    opt_string(L, opts, "ca_path", NULL, &c->ca_path);
     c->timeout = opt_number(L, opts, "timeout", 600, 0.001);
     c->connect_timeout = opt_number(L, opts, "connect_timeout", 30, 0.001);
     c->max_retries = opt_count(L, opts, "max_retries", 2);
@@ -389,10 +390,11 @@ static void client_release(lua_State *L, gi_client *c) {
   free(c->model);
   free(c->proxy);
   free(c->ca_file);
+  free(c->ca_path);
   free(c->azure_endpoint);
   free(c->azure_deployment);
   free(c->azure_api_version);
-  c->base_url = c->organization = c->project = c->model = c->proxy = c->ca_file = NULL;
+  c->base_url = c->organization = c->project = c->model = c->proxy = c->ca_file = c->ca_path = NULL;
   c->azure_endpoint = c->azure_deployment = c->azure_api_version = NULL;
   c->closed = 1;
   c->released = 1;

@@ -33,7 +33,7 @@ typedef struct gi_client {
   /* client.c: the configuration, fixed once the client is made */
   char *api_key;
   char *base_url;       /* without a trailing slash */
-  char *organization, *project, *model, *proxy, *ca_file;
+  char *organization, *project, *model, *proxy, *ca_file, *ca_path;
   char *azure_endpoint, *azure_deployment, *azure_api_version;
   char **header_lines;  /* "Name: value" of every header but the per-request ones */
   size_t header_count, header_cap;

@@ -117,9 +117,12 @@ static int is_image(const gi_job *job) {
 
 void gi_download_done(lua_State *L, int job_idx, gi_job *job, CURLcode rc) {
   long status = 0;
+  int again = gi_transfer_trust_fallback(job, rc);
   curl_easy_getinfo(job->easy, CURLINFO_RESPONSE_CODE, &status);
   job->status = status;
-  if (!job->fail_kind && download_retryable(rc, status) && job->download_attempt <= job->max_retries &&
+  if (!job->fail_kind &&
+      (again ||
+       (download_retryable(rc, status) && job->download_attempt <= job->max_retries)) &&
       job->current && retry_download(job) == 0)
     return;
   if (!job->fail_kind && rc != CURLE_OK)

@@ -5,6 +5,7 @@
 #include "drive.h"
 #include "job.h"
 #include "json.h"
+#include "trust.h"
 #include "version.h"
 
 /* The slist copy of the key header is wiped before curl frees it. */
@@ -30,6 +31,7 @@ gi_client *gi_drive_ready(lua_State *L, int idx) {
   struct curl_slist *next;
   if (c->multi) return c;
   if (gi_curl_load(err, sizeof err) != 0) luaL_error(L, "gptimage: %s", err);
+  (void)gi_trust_default(); /* judged now, once per process, not in a transfer */
   for (i = 0; i < c->header_count; i++) {
     if ((next = curl_slist_append(c->headers, c->header_lines[i])) == NULL) ready_failed(L, c, "out of memory");
     c->headers = next;

@@ -24,6 +24,7 @@
 #include "imgtools.h"
 #include "helpers.h"
 #include "os.h"
+#include "trust.h"
 
 static const char DEFAULT_CLIENT_KEY[] = "gptimage.default_client";
 
@@ -88,7 +89,9 @@ static int module_b64decode(lua_State *L) {
 }
 
 /* gptimage.libcurl() -> version, ssl_version | nil, err : loads libcurl as
- * the first request would (a health check needs no request to know). */
+ * the first request would (a health check needs no request to know), and
+ * judges the default certificate authorities (trust.h): a host that calls
+ * it while loading pays there what its first request would pay. */
 static int module_libcurl(lua_State *L) {
   char err[256];
   const curl_version_info_data *info;
@@ -97,11 +100,56 @@ static int module_libcurl(lua_State *L) {
     lua_pushstring(L, err);
     return 2;
   }
+  (void)gi_trust_default(); /* a game calling this at load pays that once too */
   info = curl_version_info(CURLVERSION_NOW);
   lua_pushstring(L, info && info->version ? info->version : "");
   if (info && info->ssl_version) lua_pushstring(L, info->ssl_version);
   else lua_pushnil(L);
   return 2;
+}
+
+static void set_count(lua_State *L, const char *key, long n) {
+  if (n < 0) return; /* unreadable: the field is absent */
+  lua_pushinteger(L, (lua_Integer)n);
+  lua_setfield(L, -2, key);
+}
+
+/* the report of a judged pair; uses: what a transfer loads, or NULL */
+static void push_trust(lua_State *L, const gi_trust *t, const char *uses) {
+  lua_createtable(L, 0, 7);
+  if (t->file) lua_pushstring(L, t->file), lua_setfield(L, -2, "file");
+  if (t->dir) lua_pushstring(L, t->dir), lua_setfield(L, -2, "dir");
+  set_count(L, "file_certificates", t->file_certificates);
+  set_count(L, "dir_certificates", t->dir_certificates);
+  lua_pushboolean(L, t->same_certificates);
+  lua_setfield(L, -2, "same_certificates");
+  if (uses) lua_pushstring(L, uses), lua_setfield(L, -2, "uses");
+  if (t->source) lua_pushstring(L, t->source), lua_setfield(L, -2, "source");
+}
+
+/* gptimage.trust() -> report | nil, err : the certificate authorities a
+ * client without ca_file or ca_path trusts, judged once per process (see
+ * src/trust.h).  gptimage.trust(file, dir) judges that pair instead. */
+static int module_trust(lua_State *L) {
+  char err[256];
+  const gi_trust *t;
+  if (lua_gettop(L) > 0) {
+    gi_trust pair;
+    const char *file = luaL_optstring(L, 1, NULL), *dir = luaL_optstring(L, 2, NULL);
+    if (gi_trust_judge(&pair, file, dir) != 0) return luaL_error(L, "gptimage: out of memory");
+    pair.source = NULL;
+    push_trust(L, &pair, NULL);
+    gi_trust_clear(&pair);
+    return 1;
+  }
+  if (gi_curl_load(err, sizeof err) != 0) {
+    lua_pushnil(L);
+    lua_pushstring(L, err);
+    return 2;
+  }
+  t = gi_trust_default();
+  push_trust(L, t, gi_trust_dir_only() ? "dir" : t->file && t->dir ? "both" : t->file ? "file" : t->dir ? "dir" : "none");
+  return 1;
 }
 
 /* gptimage.models and gptimage.options: a fresh copy of the API table on
@@ -131,6 +179,7 @@ static const luaL_Reg MODULE_FUNCTIONS[] = {
   {"validate", gi_request_validate},
   {"b64decode", module_b64decode},
   {"libcurl", module_libcurl},
+  {"trust", module_trust},
   {NULL, NULL}
 };
 

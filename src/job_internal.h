@@ -93,6 +93,8 @@ struct gi_job {
   char fail_msg[300];
   char excerpt[256];
   size_t excerpt_len;
+  int trust_dir_only;   /* the handle loads the default directory alone (trust.h) */
+  int trust_fallback;   /* it loads the pair because the directory alone failed */
   /* dall-e url images being downloaded for save */
   int downloading;
   size_t download_index;

@@ -447,6 +447,10 @@ static void transfer_done_at(lua_State *L, int job_idx, gi_job *job, CURLcode rc
   }
   if (curl_easy_getinfo(job->easy, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status)
     job->status = status;
+  if (gi_transfer_trust_fallback(job, rc)) {
+    gi_retry_at_once(job);
+    return;
+  }
   if (job->fail_kind) {
     gi_result_fail_kind(L, job_idx, job, job->fail_kind, job->fail_msg);
     return;

@@ -127,13 +127,22 @@ void gi_retry_forget(gi_job *job) {
   sift_down(c, last->retry_slot - 1);
 }
 
-void gi_retry_schedule(gi_job *job) {
-  gi_transfer_detach(job);
-  job->attempt++;
-  gi_retry_wait(job, gi_now() + backoff(job));
+static void try_again(gi_job *job, double at) {
+  gi_retry_wait(job, at);
   gi_transfer_abort_images(job);
   gi_transfer_free_partials(job); /* the next attempt streams them again */
   gi_transfer_reset(job);
+}
+
+void gi_retry_schedule(gi_job *job) {
+  gi_transfer_detach(job);
+  job->attempt++;
+  try_again(job, gi_now() + backoff(job));
+}
+
+void gi_retry_at_once(gi_job *job) {
+  gi_transfer_detach(job);
+  try_again(job, gi_now());
 }
 
 int gi_retry_allowed(gi_job *job) {

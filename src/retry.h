@@ -17,6 +17,8 @@ double gi_retry_backoff(int attempt, double retry_after);
 int gi_retry_allowed(gi_job *job);
 /* drops the attempt's response and schedules the next attempt */
 void gi_retry_schedule(gi_job *job);
+/* the same attempt again, at once and not counted: its failure was ours */
+void gi_retry_at_once(gi_job *job);
 /* the job (its easy handle out of the multi handle) waits to retry until
  * `at` (gi_now() time): it goes into the client's retry heap */
 void gi_retry_wait(gi_job *job, double at);

@@ -6,6 +6,7 @@
 #include <time.h>
 #include "transfer.h"
 #include "savepath.h"
+#include "trust.h"
 
 #define SKELETON_LIMIT (16u * 1024u * 1024u)
 
@@ -548,6 +549,37 @@ void gi_transfer_abort_images(gi_job *job) {
     if (job->images[i]) gi_sink_abort(job->images[i]);
 }
 
+/* SSL_CERT_FILE / SSL_CERT_DIR when set; libcurl's own pair is left alone */
+static CURLcode set_default_pair(CURL *e) {
+  const gi_trust *t = gi_trust_default();
+  CURLcode rc = CURLE_OK;
+  if (strcmp(t->source, "environment") != 0) return CURLE_OK;
+  rc |= curl_easy_setopt(e, CURLOPT_CAINFO, t->file);
+  rc |= curl_easy_setopt(e, CURLOPT_CAPATH, t->dir);
+  return rc;
+}
+
+int gi_transfer_trust_fallback(gi_job *job, CURLcode rc) {
+  const gi_trust *t = gi_trust_default();
+  long status = 0;
+  if (rc == CURLE_PEER_FAILED_VERIFICATION && job->trust_dir_only) {
+    /* the directory alone did not vouch for the server: the pair may */
+    job->trust_dir_only = 0;
+    job->trust_fallback = 1;
+    return curl_easy_setopt(job->easy, CURLOPT_CAINFO, t->file) == CURLE_OK &&
+           curl_easy_setopt(job->easy, CURLOPT_CAPATH, t->dir) == CURLE_OK;
+  }
+  if (job->trust_fallback) {
+    /* an answer came through the pair where the directory failed: the
+     * directory is not what it seemed, and no transfer relies on it again
+     * (a server nobody vouches for fails both and changes nothing) */
+    job->trust_fallback = 0;
+    if (curl_easy_getinfo(job->easy, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status > 0)
+      (void)gi_trust_dir_failed();
+  }
+  return 0;
+}
+
 int gi_transfer_setup(gi_job *job, gi_client *c) {
   CURL *e = job->easy;
   CURLcode rc = CURLE_OK;
@@ -572,7 +604,20 @@ int gi_transfer_setup(gi_job *job, gi_client *c) {
    * there would only serialise the first requests */
   if (strncasecmp(c->azure_endpoint ? c->azure_endpoint : c->base_url ? c->base_url : "", "https:", 6) == 0)
     rc |= curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
-  if (c->ca_file) rc |= curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
+  job->trust_dir_only = job->trust_fallback = 0;
+  if (c->ca_file || c->ca_path) {
+    /* the caller's authorities, and only those */
+    rc |= curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
+    rc |= curl_easy_setopt(e, CURLOPT_CAPATH, c->ca_path);
+  } else if (gi_trust_dir_only()) {
+    /* the directory holds the bundle's certificates: OpenSSL reads the few
+     * it needs instead of parsing the whole bundle for each connection */
+    rc |= curl_easy_setopt(e, CURLOPT_CAINFO, (const char *)NULL);
+    rc |= curl_easy_setopt(e, CURLOPT_CAPATH, gi_trust_default()->dir);
+    job->trust_dir_only = 1;
+  } else {
+    rc |= set_default_pair(e);
+  }
   if (c->proxy) rc |= curl_easy_setopt(e, CURLOPT_PROXY, c->proxy);
   return rc == CURLE_OK ? 0 : -1;
 }

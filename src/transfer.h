@@ -27,6 +27,12 @@ size_t gi_transfer_on_body(char *p, size_t size, size_t nmemb, void *ud);
 /* the options every easy handle of a job gets (callbacks, timeouts, TLS,
  * proxy); 0, or -1 when curl refused one */
 int gi_transfer_setup(gi_job *job, gi_client *c);
+/* Called with every finished transfer.  When the server failed
+ * verification against the default directory alone (see trust.h), the
+ * job's handle now loads the default pair: 1, the attempt is tried again
+ * at once (not counted as a retry).  When such a second try got an
+ * answer, later transfers load the pair too.  Otherwise 0. */
+int gi_transfer_trust_fallback(gi_job *job, CURLcode rc);
 /* a scanner whose b64_json values go to the job's image sinks, or NULL */
 gi_scanner *gi_transfer_new_scanner(gi_job *job);
 

@@ -1,0 +1,213 @@
+-- Which certificate authorities a client trusts: ca_file and ca_path, the
+-- SSL_CERT_FILE / SSL_CERT_DIR environment, and the hashed directory that
+-- stands in for a bundle holding the same certificates (src/trust.h), with
+-- its way back to the bundle when the directory alone fails.
+local gptimage = require "gptimage"
+local fake = require "helpers.server"
+local util = require "helpers.util"
+
+local LUA = os.getenv("GPTIMAGE_LUA") or "lua5.4"
+local SLOW = os.getenv("GPTIMAGE_VALGRIND") == "1" and 10 or 1
+local q = util.shell_quote
+
+local function sh(command)
+  local out, code = util.run(fake.unsanitized .. command)
+  assert(code == 0, command .. "\n" .. out)
+  return out
+end
+
+-- A self-signed certificate nobody uses, to mix in.
+local function other_certificate(dir)
+  local path = dir .. "/other.pem"
+  sh("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2"
+    .. " -subj /CN=other.invalid -keyout " .. q(dir .. "/other.key") .. " -out " .. q(path))
+  return path
+end
+
+-- A folder of the given PEM files under their OpenSSL hash names.
+local function hashed_dir(dir, name, pems)
+  local path = dir .. "/" .. name
+  assert(os.execute("mkdir " .. q(path)))
+  for index, pem in ipairs(pems) do util.write(path .. "/cert" .. index .. ".pem", util.read(pem)) end
+  sh("openssl rehash " .. q(path))
+  return path
+end
+
+local function bundle(dir, name, pems)
+  local parts = {}
+  for _, pem in ipairs(pems) do parts[#parts + 1] = util.read(pem) end
+  util.write(dir .. "/" .. name, table.concat(parts, "\n"))
+  return dir .. "/" .. name
+end
+
+describe("trust", function()
+  local srv, dir, other
+
+  setup(function()
+    srv = fake.start{ http2 = true }
+    dir = util.tmpdir()
+    other = other_certificate(dir)
+  end)
+  teardown(function()
+    srv:stop()
+    util.rmtree(dir)
+  end)
+  before_each(function() srv:reset() end)
+
+  local function generate(options)
+    options.api_key, options.base_url, options.max_retries = "sk-test", srv.base_url, 0
+    options.timeout = 60 * SLOW
+    local client = gptimage.new(options)
+    local res, err = client:generate{ prompt = "a" }
+    client:close()
+    return res, err
+  end
+
+  describe("judges a pair by the certificates it holds", function()
+    it("a folder holding exactly the bundle's certificates", function()
+      local t = gptimage.trust(bundle(dir, "both.pem", { srv.ca_file, other }),
+        hashed_dir(dir, "both", { other, srv.ca_file }))
+      assert.equals(2, t.file_certificates)
+      assert.equals(2, t.dir_certificates)
+      assert.is_true(t.same_certificates)
+      assert.equals(dir .. "/both.pem", t.file)
+      assert.equals(dir .. "/both", t.dir)
+      assert.is_nil(t.uses)
+    end)
+
+    it("not the same certificates, however the counts compare", function()
+      local t = gptimage.trust(srv.ca_file, hashed_dir(dir, "other", { other }))
+      assert.equals(1, t.file_certificates)
+      assert.equals(1, t.dir_certificates)
+      assert.is_false(t.same_certificates)
+      -- one missing from the folder
+      t = gptimage.trust(bundle(dir, "two.pem", { srv.ca_file, other }), hashed_dir(dir, "one", { srv.ca_file }))
+      assert.equals(2, t.file_certificates)
+      assert.equals(1, t.dir_certificates)
+      assert.is_false(t.same_certificates)
+      -- one more in the folder
+      t = gptimage.trust(srv.ca_file, hashed_dir(dir, "more", { srv.ca_file, other }))
+      assert.is_false(t.same_certificates)
+    end)
+
+    it("a hashed entry holding two certificates trusts both: not the same", function()
+      local path = dir .. "/double"
+      assert(os.execute("mkdir " .. q(path)))
+      util.write(path .. "/00000000.0", util.read(srv.ca_file) .. util.read(other))
+      local t = gptimage.trust(bundle(dir, "pair.pem", { srv.ca_file, other }), path)
+      assert.equals(1, t.dir_certificates)
+      assert.is_false(t.same_certificates)
+    end)
+
+    it("counts only hashed names in the folder, and a bundle's duplicates once", function()
+      local path = hashed_dir(dir, "extra", { srv.ca_file })
+      util.write(path .. "/README", "not a certificate")
+      util.write(path .. "/cert.pem.bak", util.read(other))
+      local t = gptimage.trust(bundle(dir, "twice.pem", { srv.ca_file, srv.ca_file }), path)
+      assert.equals(2, t.file_certificates)
+      assert.equals(1, t.dir_certificates)
+      assert.is_true(t.same_certificates)
+    end)
+
+    it("anything else in the bundle, or nothing to read, is not the same", function()
+      local path = hashed_dir(dir, "crl", { srv.ca_file })
+      local crl = bundle(dir, "crl.pem", { srv.ca_file })
+      util.write(crl, util.read(crl) .. "-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n")
+      assert.is_false(gptimage.trust(crl, path).same_certificates)
+      local t = gptimage.trust(dir .. "/missing.pem", dir .. "/missing")
+      assert.is_nil(t.file_certificates)
+      assert.is_nil(t.dir_certificates)
+      assert.is_false(t.same_certificates)
+      util.write(dir .. "/empty.pem", "")
+      t = gptimage.trust(dir .. "/empty.pem", hashed_dir(dir, "empty", {}))
+      assert.equals(0, t.file_certificates)
+      assert.equals(0, t.dir_certificates)
+      assert.is_false(t.same_certificates)
+      assert.is_false(gptimage.trust(nil, path).same_certificates)
+    end)
+
+    it("reports the default pair, and when it loads the folder alone", function()
+      local t = assert(gptimage.trust())
+      assert.truthy(({ environment = true, libcurl = true, none = true })[t.source])
+      assert.truthy(({ dir = true, both = true, file = true, none = true })[t.uses])
+      if t.uses == "dir" then
+        assert.is_true(t.same_certificates)
+        assert.is_string(t.dir)
+        assert.equals(t.file_certificates, t.dir_certificates)
+      end
+    end)
+  end)
+
+  describe("ca_file and ca_path", function()
+    it("ca_path alone: a folder that vouches for the server", function()
+      local res = assert(generate{ ca_path = hashed_dir(dir, "good", { other, srv.ca_file }) })
+      assert.equals(1, #res.images)
+    end)
+
+    it("ca_path alone: a folder that does not, and nothing is sent", function()
+      local res, err = generate{ ca_path = hashed_dir(dir, "wrong", { other }) }
+      assert.is_nil(res)
+      assert.equals("network", err.kind)
+      assert.same({}, srv:requests())
+    end)
+
+    it("ca_file and ca_path together: either may vouch", function()
+      assert(generate{ ca_file = other, ca_path = hashed_dir(dir, "either", { srv.ca_file }) })
+      assert(generate{ ca_file = srv.ca_file, ca_path = hashed_dir(dir, "either2", { other }) })
+      local res, err = generate{ ca_file = other, ca_path = hashed_dir(dir, "neither", { other }) }
+      assert.is_nil(res)
+      assert.equals("network", err.kind)
+    end)
+
+    it("must be strings", function()
+      assert.has_error(function() gptimage.new{ api_key = "k", ca_path = 1 } end)
+    end)
+  end)
+
+  describe("SSL_CERT_FILE and SSL_CERT_DIR", function()
+    -- a fresh process (the default pair is judged once per process): prints
+    -- source, uses, same_certificates, the outcome of a generation and uses after it
+    local function child(file, folder)
+      local script = dir .. "/child.lua"
+      util.write(script, [[
+        local gptimage = require "gptimage"
+        local before = assert(gptimage.trust())
+        local client = gptimage.new{ api_key = "sk-test", base_url = arg[1], max_retries = 0,
+                                     timeout = tonumber(arg[2]) }
+        local res, err = client:generate{ prompt = "a" }
+        client:close()
+        print(before.source, before.uses, tostring(before.same_certificates),
+          res and "ok" or err.kind, gptimage.trust().uses)
+      ]])
+      local out, code = util.run("env SSL_CERT_FILE=" .. q(file) .. " SSL_CERT_DIR=" .. q(folder) .. " "
+        .. q(LUA) .. " " .. q(script) .. " " .. q(srv.base_url) .. " " .. tostring(60 * SLOW))
+      assert.equals(0, code, out)
+      return (out:gsub("%s+$", ""):match("[^\n]*$"):gsub("\t", " "))
+    end
+
+    it("a folder with the bundle's certificates is loaded alone", function()
+      assert.equals("environment dir true ok dir",
+        child(bundle(dir, "env1.pem", { srv.ca_file, other }), hashed_dir(dir, "env1", { other, srv.ca_file })))
+    end)
+
+    it("a folder that differs is loaded with the bundle", function()
+      assert.equals("environment both false ok both",
+        child(bundle(dir, "env2.pem", { srv.ca_file, other }), hashed_dir(dir, "env2", { srv.ca_file })))
+    end)
+
+    it("a folder that looked the same but fails: the bundle takes over for good", function()
+      -- the right certificate under a name OpenSSL never looks up
+      local path = dir .. "/misnamed"
+      assert(os.execute("mkdir " .. q(path)))
+      util.write(path .. "/00000000.0", util.read(srv.ca_file))
+      assert.equals("environment dir true ok both", child(srv.ca_file, path))
+      assert.equals(1, #srv:requests())
+    end)
+
+    it("a server neither vouches for fails, and the folder stays in use", function()
+      assert.equals("environment dir true network dir",
+        child(other, hashed_dir(dir, "env4", { other })))
+      assert.same({}, srv:requests())
+    end)
+  end)
+end)
