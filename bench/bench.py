@@ -378,6 +378,8 @@ def main():
                         help="only run the per-poll cases and keep them as the 'before' of later runs")
     parser.add_argument("--only-polls", action="store_true",
                         help="only run the per-poll cases and print their table (results.md is left alone)")
+    parser.add_argument("--only-trust", action="store_true",
+                        help="only the first-TLS-connection figures, printed (results.md is left alone)")
     parser.add_argument("--poll-cases", metavar="TEXT",
                         help="per-poll cases whose key (size|mode|jobs|pacing|transport) contains TEXT only")
     parser.add_argument("--poll-baseline", metavar="FILE", default=polls.BASELINE,
@@ -409,6 +411,17 @@ def main():
     want_h2 = not args.no_polls and shutil.which("node") and shutil.which("openssl")
     front = polls.H2Front(server.root, work_dir) if want_h2 else None
     transports = [("HTTP/1.1", server.base_url, None)] + ([("HTTP/2", front.base_url, front.ca_file)] if front else [])
+    if args.only_trust:
+        if not front:
+            fail("the trust figures need node and openssl for the HTTP/2 front")
+        try:
+            figures = polls.trust_figures(tools, front, work_dir)
+        finally:
+            front.stop()
+            server.stop()
+            shutil.rmtree(work_dir, ignore_errors=True)
+        sys.stdout.write("\n".join(polls.trust_table(figures) if figures else ["no system trust store"]) + "\n")
+        return
     if args.only_polls:
         try:
             results = polls.run_polls(tools, server, work_dir, transports, args.quick, args.poll_cases)
@@ -464,8 +477,10 @@ def main():
             poll_results = polls.run_polls(tools, server, work_dir, transports, args.quick)
             love_figures = polls.love_frames(server, args.luajit_module_dir)
             nvim_figures = polls.nvim_ticks(server, args.luajit_module_dir, work_dir)
+        trust_figures = None
         if front:
             h2_rows, h2_sessions, h2_streams = polls.http2_figures(tools, server, front, work_dir, args.repeat)
+            trust_figures = polls.trust_figures(tools, front, work_dir)
         for tool in names:
             sys.stderr.write("  %-34s %s\n" % ("startup", tool))
             measure = tools.startup(tool, args.startup_repeat)
@@ -563,6 +578,12 @@ def main():
             target("CPU over HTTP/2 (8 x 6 MB) <= 1.5x curl", fmt_ratio(h2_g.cpu, h2_c.cpu), h2_g.cpu <= 1.5 * h2_c.cpu)
         target("64 concurrent jobs over HTTP/2 open one connection", "%d connection(s), up to %d streams at once"
                % (h2_sessions, h2_streams), h2_sessions == 1)
+    if trust_figures:
+        slow = trust_figures["bundle and a folder that differs"]
+        fast = trust_figures["folder of the same certificates, alone"]
+        target("first TLS connection, system trust store: longest poll <= 2 ms CPU",
+               "%.2f ms (%.2f ms parsing the bundle)" % (fast["longest_ms"], slow["longest_ms"]),
+               fast["longest_ms"] <= 2.0)
     start_m = get("startup")
     floor = get("startup", "curl")
     target("require + new < 5 ms", "%.2f ms wall, %.2f ms CPU%s" % (
@@ -641,6 +662,15 @@ def main():
                 fmt_ratio(m.cpu, h2_curl and h2_curl.cpu) if tool != "curl" else ""))
         text.append("| 64 concurrent jobs, saved, 0.5 s server delay | gptimage | %d connection(s) | "
                     "up to %d streams at once | | |" % (h2_sessions, h2_streams))
+    if trust_figures:
+        text.append("\n## First TLS connection and the trust store\n")
+        text.append("One 1024x1024 job over HTTP/2 without `ca_file`, `SSL_CERT_FILE` the system bundle plus the"
+                    " front's certificate, `SSL_CERT_DIR` a hashed folder (`openssl rehash`) of the system"
+                    " certificates alone (it differs: the pair is loaded, and OpenSSL parses the bundle for every"
+                    " new connection, as with libcurl's default pair) or with the front's too (the same: it is"
+                    " loaded alone, src/trust.h). The longest poll is the one that makes the TLS handshake;"
+                    " median of 5 runs by the process's CPU clock.\n")
+        text.extend(polls.trust_table(trust_figures))
     text.append("\n## Method\n")
     text.extend("- " + note for note in notes)
     report = "\n".join(text) + "\n"

@@ -254,3 +254,69 @@ def nvim_table(figures, baseline):
             mode, f["ticks"], f["longest_ms"], f["p99_ms"], "%.2f" % b["longest_ms"] if b else "-",
             b["ticks"] if b else "-"))
     return lines
+
+
+SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+SYSTEM_DIR = "/etc/ssl/certs"
+
+
+def _hashed_copy(pems, path):
+    """A folder holding a copy of each PEM file, under OpenSSL hash names."""
+    os.mkdir(path)
+    for index, pem in enumerate(pems):
+        shutil.copyfile(pem, os.path.join(path, "cert%04d.pem" % index))
+    subprocess.run(["openssl", "rehash", path], check=True, capture_output=True)
+    return path
+
+
+def trust_figures(tools, front, work_dir, runs=5):
+    """The poll that makes the first TLS connection, as a user of the system
+    trust store meets it: the system bundle plus the front's certificate,
+    with a folder that differs (each connection parses the whole bundle,
+    libcurl's default pair before src/trust.c) and with a folder of the same
+    certificates (src/trust.c loads it alone). {case: figures}, or None
+    without a Debian-style system store."""
+    if not os.path.exists(SYSTEM_BUNDLE):
+        return None
+    system = sorted(os.path.join(SYSTEM_DIR, name) for name in os.listdir(SYSTEM_DIR) if name.endswith(".pem"))
+    base = tempfile.mkdtemp(prefix="trust-", dir=work_dir)
+    bundle = os.path.join(base, "bundle.pem")
+    with open(bundle, "w") as out:
+        for pem in [SYSTEM_BUNDLE, front.ca_file]:
+            with open(pem) as handle:
+                out.write(handle.read().rstrip("\n") + "\n")
+    cases = [("bundle and a folder that differs", _hashed_copy(system, os.path.join(base, "system"))),
+             ("folder of the same certificates, alone", _hashed_copy(system + [front.ca_file],
+                                                                      os.path.join(base, "same")))]
+    figures = {}
+    for label, folder in cases:
+        env = dict(tools.lua_env, SSL_CERT_FILE=bundle, SSL_CERT_DIR=folder)
+        check = subprocess.run([tools.lua, "-e", 'print(require "gptimage".trust().uses)'], env=env,
+                               capture_output=True, text=True)
+        runs_seen = []
+        for _ in range(runs):
+            sys.stderr.write("  first TLS connection: %s\n" % label)
+            out_dir = tempfile.mkdtemp(prefix="poll-", dir=work_dir)
+            answer = subprocess.run([tools.lua, os.path.join(BENCH_DIR, "poll_job.lua"), front.base_url, out_dir,
+                                     "save", "1", "0", "-"], env=env, capture_output=True, text=True)
+            shutil.rmtree(out_dir, ignore_errors=True)
+            if answer.returncode != 0:
+                raise RuntimeError("poll_job.lua exited with %d\n%s%s" % (answer.returncode, answer.stdout,
+                                                                          answer.stderr))
+            runs_seen.append(json.loads(answer.stdout.strip().splitlines()[-1]))
+        runs_seen.sort(key=lambda r: r["longest_ms"])
+        middle = runs_seen[len(runs_seen) // 2]
+        figures[label] = {"uses": check.stdout.strip(), "longest_ms": middle["longest_ms"],
+                          "cpu_s": middle["cpu_s"], "polls": middle["polls"],
+                          "certificates": len(system) + 1}
+    shutil.rmtree(base, ignore_errors=True)
+    return figures
+
+
+def trust_table(figures):
+    lines = ["| trust store | certificates | loaded | longest poll, CPU ms | CPU of all polls, ms |",
+             "| --- | ---: | --- | ---: | ---: |"]
+    for label, f in figures.items():
+        lines.append("| %s | %d | %s | %.2f | %.2f |" % (label, f["certificates"], f["uses"], f["longest_ms"],
+                                                         f["cpu_s"] * 1000))
+    return lines
