@@ -1,7 +1,8 @@
 -- :checkhealth gptimage — whether the Neovim plugin can work here.
 --
 -- Contract: check() reports, without sending a request: the module loads
--- under Neovim's LuaJIT (and which file), lua-cjson, libcurl loadable, an
+-- under Neovim's LuaJIT (and which file), lua-cjson, libcurl loadable (and
+-- the certificate authorities it trusts), an
 -- API key present (never printed), the model in use not retired, and the
 -- save folder writable. Works with the health API of Neovim 0.7 to 0.11.
 
@@ -47,6 +48,29 @@ local function check_cjson()
   end
 end
 
+-- which certificate authorities a client without ca_file trusts, and
+-- whether a new TLS connection parses the whole bundle (src/trust.h)
+local function check_trust(gptimage)
+  if type(gptimage.trust) ~= "function" then
+    return
+  end
+  local t = gptimage.trust()
+  if not t then
+    return
+  end
+  local from = t.source == "environment" and " (SSL_CERT_FILE / SSL_CERT_DIR)" or ""
+  if t.uses == "dir" then
+    ok(string.format("certificate authorities: the folder %s alone%s, %d certificates, the same as %s",
+      t.dir, from, t.dir_certificates or 0, tostring(t.file)))
+  elseif t.uses == "none" then
+    warn("no certificate authorities found: HTTPS requests will fail",
+      { "install ca-certificates, or set SSL_CERT_FILE, or give the client ca_file" })
+  else
+    info(string.format("certificate authorities: %s%s%s; each new TLS connection parses %s certificates",
+      tostring(t.file), t.dir and (" and " .. t.dir) or "", from, tostring(t.file_certificates or "?")))
+  end
+end
+
 local function check_libcurl(gptimage)
   if type(gptimage.libcurl) ~= "function" then
     return
@@ -54,6 +78,7 @@ local function check_libcurl(gptimage)
   local version, detail = gptimage.libcurl()
   if version then
     ok("libcurl " .. version .. (detail and (" with " .. detail) or ""))
+    check_trust(gptimage)
   else
     fail("libcurl cannot be loaded: " .. tostring(detail),
       { "Debian/Ubuntu: apt install libcurl4" })

@@ -139,6 +139,10 @@ function gl.new(client_or_options)
     error("gptimage.love: new expects a gptimage client or a table of client options, got "
       .. type(client), 2)
   end
+  -- libcurl's loading and the trust store's judging (about 8 ms once per
+  -- process) happen now, while the game loads, not in the frame of the
+  -- first request; a failure is the first request's to report
+  gptimage.libcurl()
   return setmetatable({ client = client, jobs = {}, count = 0, decodes = {}, next_decode = 0, ready = {} },
     Driver)
 end

@@ -127,6 +127,7 @@ cases[#cases + 1] = { name = ":checkhealth gptimage", run = function(done)
   check(report:find("OK:? [^\n]*gptimage [%d.]+ loads under LuaJIT"), "reports the module loaded under LuaJIT")
   check(report:find("OK:? [^\n]*lua%-cjson"), "reports lua-cjson")
   check(report:find("OK:? [^\n]*libcurl %d"), "reports libcurl")
+  check(report:find("certificate authorities: ", 1, true), "reports the certificate authorities")
   check(report:find("OK:? [^\n]*OPENAI_API_KEY is set"), "reports the API key as present")
   check(not report:find(vim.env.OPENAI_API_KEY, 1, true) and not report:find("0123456789", 1, true),
     "never prints the key")
