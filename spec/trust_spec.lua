@@ -130,6 +130,10 @@ describe("trust", function()
       local t = assert(gptimage.trust())
       assert.truthy(({ environment = true, libcurl = true, none = true })[t.source])
       assert.truthy(({ dir = true, both = true, file = true, none = true })[t.uses])
+      -- OpenSSL's one-time setup was paid here, not in the first TLS poll
+      local _, ssl = gptimage.libcurl()
+      assert.is_boolean(t.tls_ready)
+      if ssl and ssl:match("^OpenSSL/[13]%.") then assert.is_true(t.tls_ready) end
       if t.uses == "dir" then
         assert.is_true(t.same_certificates)
         assert.is_string(t.dir)

@@ -125,6 +125,7 @@ static void push_trust(lua_State *L, const gi_trust *t, const char *uses) {
   lua_setfield(L, -2, "same_certificates");
   if (uses) lua_pushstring(L, uses), lua_setfield(L, -2, "uses");
   if (t->source) lua_pushstring(L, t->source), lua_setfield(L, -2, "source");
+  if (uses) lua_pushboolean(L, t->tls_ready), lua_setfield(L, -2, "tls_ready");
 }
 
 /* gptimage.trust() -> report | nil, err : the certificate authorities a

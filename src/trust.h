@@ -19,7 +19,9 @@
  * the client names none: SSL_CERT_FILE and SSL_CERT_DIR where set (as the
  * curl command does), else libcurl's built-in pair.  Call it only after
  * gi_curl_load() succeeded.  If the directory alone ever fails to verify a
- * server (gi_trust_dir_failed), every later transfer loads the pair.
+ * server (gi_trust_dir_failed), every later transfer loads the pair.  It
+ * also has OpenSSL, when libcurl loaded it, make its first context, so
+ * that the first TLS connection does not pay OpenSSL's setup in a poll.
  *
  * Pure C but for the libcurl probe of gi_trust_default(); no Lua. */
 #ifndef GPTIMAGE_TRUST_H
@@ -33,10 +35,11 @@ typedef struct gi_trust {
   int same_certificates;   /* dir holds exactly the certificates of file */
   int use_dir_only;        /* transfers load dir alone (same, and OpenSSL reads dirs) */
   const char *source;      /* "environment", "libcurl" or "none" (static) */
+  int tls_ready;           /* the default only: OpenSSL's one-time setup is done */
 } gi_trust;
 
-/* Judges the pair; either may be NULL.  Sets every field but source and
- * use_dir_only (0).  0, or -1 when out of memory (t is then cleared). */
+/* Judges the pair; either may be NULL.  Sets every field but source,
+ * use_dir_only and tls_ready (0).  0, or -1 when out of memory (t is then cleared). */
 int gi_trust_judge(gi_trust *t, const char *file, const char *dir);
 void gi_trust_clear(gi_trust *t);
 
