@@ -55,7 +55,8 @@ describe("trust", function()
   before_each(function() srv:reset() end)
 
   local function generate(options)
-    options.api_key, options.base_url, options.max_retries = "sk-test", srv.base_url, 0
+    options.api_key, options.base_url = "sk-test", srv.base_url
+    options.max_retries = options.max_retries or 0
     options.timeout = 60 * SLOW
     local client = gptimage.new(options)
     local res, err = client:generate{ prompt = "a" }
@@ -161,6 +162,29 @@ describe("trust", function()
       local res, err = generate{ ca_file = other, ca_path = hashed_dir(dir, "neither", { other }) }
       assert.is_nil(res)
       assert.equals("network", err.kind)
+    end)
+
+    it("a server they do not vouch for fails at once: the same check would fail again", function()
+      local before = srv:h2_stats().tcp_connections
+      local client = gptimage.new{ api_key = "sk-test", base_url = srv.base_url, ca_file = other,
+                                   max_retries = 2, timeout = 60 * SLOW }
+      local res, err = client:generate{ prompt = "a" }
+      client:close()
+      assert.is_nil(res)
+      assert.equals("network", err.kind)
+      assert.matches("certificate", err.message)
+      -- one attempt, and the connection that asks the front for its stats
+      assert.equals(before + 2, srv:h2_stats().tcp_connections)
+      assert.same({}, srv:requests())
+    end)
+
+    it("a ca_file that cannot be read fails at once, naming it", function()
+      local before = srv:h2_stats().tcp_connections
+      local res, err = generate{ ca_file = dir .. "/no-such.pem", max_retries = 2 }
+      assert.is_nil(res)
+      assert.equals("network", err.kind)
+      assert.matches("no-such.pem", err.message, 1, true)
+      assert.equals(before + 2, srv:h2_stats().tcp_connections)
     end)
 
     it("must be strings", function()

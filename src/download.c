@@ -73,14 +73,7 @@ static int start_download(lua_State *L, int job_idx, gi_job *job) {
 /* Failures of an image download worth another try: the image host's
  * transient statuses and a connection that failed or broke. */
 static int download_retryable(CURLcode rc, long status) {
-  switch (rc) {
-    case CURLE_OK: return gi_retry_status_retryable(status);
-    case CURLE_COULDNT_RESOLVE_HOST: case CURLE_COULDNT_CONNECT: case CURLE_OPERATION_TIMEDOUT:
-    case CURLE_SEND_ERROR: case CURLE_RECV_ERROR: case CURLE_GOT_NOTHING: case CURLE_PARTIAL_FILE:
-    case CURLE_SSL_CONNECT_ERROR: case CURLE_HTTP2: case CURLE_HTTP2_STREAM:
-      return 1;
-    default: return 0;
-  }
+  return rc == CURLE_OK ? gi_retry_status_retryable(status) : gi_retry_curl_retryable(rc);
 }
 
 /* The image at download_index is fetched again after a backoff, into a new

@@ -462,7 +462,7 @@ static void transfer_done_at(lua_State *L, int job_idx, gi_job *job, CURLcode rc
   }
   if (rc != CURLE_OK) {
     const char *kind = rc == CURLE_OPERATION_TIMEDOUT ? "timeout" : "network";
-    if (gi_retry_allowed(job)) {
+    if (gi_retry_curl_retryable(rc) && gi_retry_allowed(job)) {
       gi_retry_schedule(job);
       return;
     }

@@ -12,6 +12,25 @@ int gi_retry_status_retryable(long status) {
   return status == 408 || status == 409 || status == 429 || status >= 500;
 }
 
+int gi_retry_curl_retryable(CURLcode rc) {
+  switch (rc) {
+    /* the same request would fail the same way: the URL, the build, the
+     * certificates on either side, a limit of ours, or a cancel */
+    case CURLE_OK:
+    case CURLE_UNSUPPORTED_PROTOCOL: case CURLE_URL_MALFORMAT: case CURLE_NOT_BUILT_IN:
+    case CURLE_PEER_FAILED_VERIFICATION: case CURLE_SSL_CACERT_BADFILE: case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER: case CURLE_SSL_CRL_BADFILE: case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH: case CURLE_SSL_ENGINE_NOTFOUND: case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_ENGINE_INITFAILED: case CURLE_USE_SSL_FAILED:
+    case CURLE_FILESIZE_EXCEEDED: case CURLE_TOO_MANY_REDIRECTS: case CURLE_LOGIN_DENIED:
+    case CURLE_READ_ERROR: case CURLE_ABORTED_BY_CALLBACK: case CURLE_OUT_OF_MEMORY:
+    case CURLE_BAD_FUNCTION_ARGUMENT: case CURLE_UNKNOWN_OPTION: case CURLE_FUNCTION_NOT_FOUND:
+      return 0;
+    default:
+      return 1;
+  }
+}
+
 /* Seconds before attempt number `attempt` (2 for the first retry): what the
  * server asked for when it asked for a minute or less, else 0.5 s doubling
  * up to 8 s, less up to a quarter of jitter so that clients spread out. */

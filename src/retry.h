@@ -1,6 +1,7 @@
 /* retry: when an attempt is tried again, and after how long.
  *
- * Retryable: 408, 409, 429, 5xx and network failures, unless the server
+ * Retryable: 408, 409, 429, 5xx and network failures (not a certificate
+ * that does not verify, see gi_retry_curl_retryable), unless the server
  * said x-should-retry: false, up to max_retries more attempts.  The wait is
  * what Retry-After asked (a minute or less), else 0.5 s doubling up to 8 s
  * with jitter.  A job waiting to retry keeps its easy handle out of the
@@ -11,6 +12,11 @@
 #include "job_internal.h"
 
 int gi_retry_status_retryable(long status);
+/* a transfer that failed with rc (not CURLE_OK) may succeed if tried again:
+ * a connection refused, reset or cut, a timeout, a name not resolved; not a
+ * certificate that does not verify, a bad URL, a local file that cannot be
+ * read, a limit or a cancel */
+int gi_retry_curl_retryable(CURLcode rc);
 /* seconds before attempt number `attempt` (2 for the first retry) */
 double gi_retry_backoff(int attempt, double retry_after);
 /* may the job's attempt be tried again? */

@@ -255,8 +255,9 @@ function Server:start_http2()
 end
 
 --- What the HTTP/2 front saw: sessions (connections that carried API
--- requests), open_sessions, tls_connections, streams, max_open_streams,
--- reset_by_client, reset_by_front.
+-- requests), open_sessions, tcp_connections (every one accepted),
+-- tls_connections, streams, max_open_streams, reset_by_client,
+-- reset_by_front.
 function Server:h2_stats()
   if not self.h2_root then
     error("this fake server has no HTTP/2 front (start it with http2 = true)", 2)

@@ -18,9 +18,11 @@
 //   server does; a stream the client resets (a cancelled job) aborts its
 //   upstream request.
 // - `GET /__h2/stats` answers here, not upstream:
-//   {"sessions", "open_sessions", "tls_connections", "streams",
-//    "max_open_streams", "reset_by_client", "reset_by_front"}; sessions
-//   and streams count only those that carried a forwarded request.
+//   {"sessions", "open_sessions", "tcp_connections", "tls_connections",
+//    "streams", "max_open_streams", "reset_by_client", "reset_by_front"};
+//   sessions and streams count only those that carried a forwarded
+//   request, tcp_connections every one accepted (a client that refuses the
+//   certificate never makes a TLS connection).
 // - Once listening, PATH receives `PORT PID\n` (written to a temporary name,
 //   then renamed). With --watch-pid it exits when that process is gone.
 
@@ -46,7 +48,7 @@ const upstream = new URL(args.upstream);
 const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
 
 const stats = {
-  sessions: 0, open_sessions: 0, tls_connections: 0, streams: 0,
+  sessions: 0, open_sessions: 0, tcp_connections: 0, tls_connections: 0, streams: 0,
   max_open_streams: 0, reset_by_client: 0, reset_by_front: 0,
 };
 let openStreams = 0;
@@ -136,6 +138,7 @@ const server = http2.createSecureServer({
   settings: { maxConcurrentStreams: 256 },
 });
 
+server.on("connection", () => { stats.tcp_connections += 1; });
 server.on("secureConnection", () => { stats.tls_connections += 1; });
 server.on("session", (session) => {
   session.on("error", () => {});
