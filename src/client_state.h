@@ -10,6 +10,7 @@
 #ifndef GPTIMAGE_CLIENT_STATE_H
 #define GPTIMAGE_CLIENT_STATE_H
 
+#include <strings.h>
 #include "curlapi.h"
 #include "clock.h"
 #include "lua_compat.h"
@@ -84,6 +85,12 @@ static inline gi_client *gi_client_check(lua_State *L, int idx) {
   gi_client *c = (gi_client *)luaL_checkudata(L, idx, GI_CLIENT_MT);
   if (c->closed) luaL_error(L, "gptimage: the client is closed");
   return c;
+}
+
+/* the client's API answers over TLS (https://) */
+static inline int gi_client_over_tls(const gi_client *c) {
+  const char *base = c->azure_endpoint ? c->azure_endpoint : c->base_url ? c->base_url : "";
+  return strncasecmp(base, "https:", 6) == 0;
 }
 
 #endif

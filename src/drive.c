@@ -31,7 +31,9 @@ gi_client *gi_drive_ready(lua_State *L, int idx) {
   struct curl_slist *next;
   if (c->multi) return c;
   if (gi_curl_load(err, sizeof err) != 0) luaL_error(L, "gptimage: %s", err);
-  (void)gi_trust_default(); /* judged now, once per process, not in a transfer */
+  /* judged now, once per process, not in a poll; a client speaking plain
+   * HTTP (a local gateway, the fake server) has no use for it */
+  if (gi_client_over_tls(c)) (void)gi_trust_default();
   for (i = 0; i < c->header_count; i++) {
     if ((next = curl_slist_append(c->headers, c->header_lines[i])) == NULL) ready_failed(L, c, "out of memory");
     c->headers = next;

@@ -602,10 +602,11 @@ int gi_transfer_setup(gi_job *job, gi_client *c) {
   /* over TLS, wait for a connection that may turn out to multiplex (HTTP/2)
    * rather than open one per job; plain HTTP/1.1 never does, and waiting
    * there would only serialise the first requests */
-  if (strncasecmp(c->azure_endpoint ? c->azure_endpoint : c->base_url ? c->base_url : "", "https:", 6) == 0)
-    rc |= curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+  if (gi_client_over_tls(c)) rc |= curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
   job->trust_dir_only = job->trust_fallback = 0;
-  if (c->ca_file || c->ca_path) {
+  if (!gi_client_over_tls(c) && !job->downloading) {
+    /* plain HTTP: no certificate to verify, nothing to judge */
+  } else if (c->ca_file || c->ca_path) {
     /* the caller's authorities, and only those */
     rc |= curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
     rc |= curl_easy_setopt(e, CURLOPT_CAPATH, c->ca_path);
