@@ -104,6 +104,10 @@ local function start()
     opts.stream = true
     opts.partial_images = partials_wanted
     local function show(image)
+      -- a replaced image goes back to the driver, as the example game does
+      if picture and picture ~= image then
+        images:recycle(picture)
+      end
       picture = image
       partials_shown = partials_shown + 1
     end
@@ -120,6 +124,9 @@ local function start()
     if not image then
       quit(1, "generation failed: " .. tostring(err))
       return
+    end
+    if picture and picture ~= image then
+      images:recycle(picture)
     end
     picture = image
     waiting_for_draw = true

@@ -45,12 +45,14 @@ local function say(text, kind)
   status, tone = text, kind
 end
 
--- Shows an image (or a walk cycle) in place of the last one, letting go of
--- the last one's texture at once: LuaJIT's collector does not know that an
--- Image holds megabytes, so a replaced one would wait long for it.
+-- Shows an image (or a walk cycle) in place of the last one. The last
+-- image goes back to the driver, which writes the next image of its size
+-- into it (a new texture would cost milliseconds in that frame) and
+-- releases what it does not keep: LuaJIT's collector does not know that an
+-- Image holds megabytes, so a dropped one would wait long for it.
 local function show(image, animation)
   if picture and picture ~= image then
-    picture:release()
+    images:recycle(picture)
   end
   if walk and walk ~= animation then
     walk.image:release()

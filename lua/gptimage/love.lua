@@ -26,6 +26,9 @@
 --   -- anim8.newAnimation(anim8.newGrid(walk.frame_width, walk.frame_height,
 --   --   walk.width, walk.height, walk.padding, walk.padding, walk.padding)("1-" .. #walk.quads, 1), walk.durations)
 --
+-- images:recycle(old) hands back an Image the game stops drawing: the next
+-- image of its size is written into it instead of a new texture.
+--
 -- Needs LÖVE 11.3 or later (LuaJIT). The image is nil when love.graphics
 -- cannot be used (no window): driver:imagedata(res) still decodes it, on the
 -- calling thread.
@@ -143,8 +146,43 @@ function gl.new(client_or_options)
   -- process) happen now, while the game loads, not in the frame of the
   -- first request; a failure is the first request's to report
   gptimage.libcurl()
-  return setmetatable({ client = client, jobs = {}, count = 0, decodes = {}, next_decode = 0, ready = {} },
-    Driver)
+  return setmetatable({ client = client, jobs = {}, count = 0, decodes = {}, next_decode = 0, ready = {},
+                        spares = {} }, Driver)
+end
+
+-- Images recycle() keeps at most; an older one is released
+local SPARES = 4
+
+--- Hands back an Image the game no longer draws (a partial image the next
+-- one replaces, last level's sprite): the next image of the same size and
+-- pixel format this driver makes is written into it (Image:replacePixels,
+-- a fraction of a millisecond under llvmpipe) instead of a new texture,
+-- whose fresh memory costs milliseconds in that frame. The image must not
+-- be drawn after this. Keeps the SPARES most recent; releases the others,
+-- and anything that is not a plain single-level Image.
+function Driver:recycle(image)
+  local ok, kind = pcall(function() return image:type() end)
+  if not ok or kind ~= "Image" then
+    error("gptimage.love: recycle expects a love Image, got " .. type(image), 2)
+  end
+  local info_ok, width, height, format, levels = pcall(function()
+    local w, h = image:getDimensions()
+    return w, h, image:getFormat(), image:getMipmapCount()
+  end)
+  if not info_ok or levels ~= 1 or image:getTextureType() ~= "2d" then
+    pcall(image.release, image)
+    return
+  end
+  for _, spare in ipairs(self.spares) do
+    if spare.image == image then
+      return
+    end
+  end
+  self.spares[#self.spares + 1] = { image = image, width = width, height = height, format = format }
+  if #self.spares > SPARES then
+    local oldest = table.remove(self.spares, 1)
+    pcall(oldest.image.release, oldest.image)
+  end
 end
 
 -- Hands image bytes (a string or a gptimage.Buffer, kept alive until the
@@ -251,6 +289,43 @@ function Driver:imagedata(res_or_bytes, index)
   return data
 end
 
+-- An Image recycle() handed back with the size and pixel format of
+-- imagedata, its pixels replaced by imagedata's; nil when there is none.
+local function reuse(self, imagedata)
+  local spares = self.spares
+  local width, height = imagedata:getDimensions()
+  local format = imagedata:getFormat()
+  for i = #spares, 1, -1 do
+    local spare = spares[i]
+    if spare.width == width and spare.height == height and spare.format == format then
+      table.remove(spares, i)
+      if pcall(spare.image.replacePixels, spare.image, imagedata) then
+        return spare.image
+      end
+      pcall(spare.image.release, spare.image)
+    end
+  end
+end
+
+local function texture(self, imagedata, decode_err)
+  if not imagedata then
+    return nil, failure("decode", "LÖVE cannot decode the image: " .. tostring(decode_err))
+  end
+  local reused = reuse(self, imagedata)
+  if reused then
+    imagedata:release()
+    return reused
+  end
+  local ok, image = pcall(love.graphics.newImage, imagedata)
+  -- the Image keeps what it needs; without this the pixels would wait for
+  -- a collection that does not know their size
+  imagedata:release()
+  if not ok then
+    return nil, failure("decode", "cannot make a love Image: " .. tostring(image))
+  end
+  return image
+end
+
 --- A love Image of image `index` (default 1) of a result, or of bytes.
 function Driver:image(res_or_bytes, index)
   local data, err = self:imagedata(res_or_bytes, index)
@@ -260,11 +335,7 @@ function Driver:image(res_or_bytes, index)
   if not graphics_usable() then
     return nil, failure("decode", "love.graphics is not active (no window)")
   end
-  local ok, image = pcall(love.graphics.newImage, data)
-  if not ok then
-    return nil, failure("decode", "cannot make a love Image: " .. tostring(image))
-  end
-  return image
+  return texture(self, data)
 end
 
 local function finish(self, job)
@@ -287,19 +358,6 @@ local function source_of(entry, fallback_name)
   end
 end
 
-local function texture(imagedata, decode_err)
-  if not imagedata then
-    return nil, failure("decode", "LÖVE cannot decode the image: " .. tostring(decode_err))
-  end
-  local ok, image = pcall(love.graphics.newImage, imagedata)
-  -- the Image keeps what it needs; without this the pixels would wait for
-  -- a collection that does not know their size
-  imagedata:release()
-  if not ok then
-    return nil, failure("decode", "cannot make a love Image: " .. tostring(image))
-  end
-  return image
-end
 
 --- Start `op` ("generate", "edit" or "variation"); callback(image, res, err)
 -- runs from update() once it is done and its first image is decoded: image
@@ -350,7 +408,7 @@ function Driver:start(op, opts, callback)
             return
           end
           entry.shown = order
-          local image = texture(imagedata, decode_err)
+          local image = texture(self, imagedata, decode_err)
           if image then
             return on_partial_image(image, index, partial)
           end
@@ -384,7 +442,7 @@ function Driver:start(op, opts, callback)
       if entry.cancelled then
         return
       end
-      local image, image_err = texture(imagedata, decode_err)
+      local image, image_err = texture(self, imagedata, decode_err)
       return callback(image, res, image_err)
     end)
   end

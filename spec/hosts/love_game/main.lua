@@ -147,6 +147,65 @@ cases[#cases + 1] = { name = "a saved result becomes image data", start = functi
     end))
 end }
 
+-- The colour of an Image's top-left pixel as drawn, read back through a canvas.
+local function drawn_pixel(image)
+  local canvas = love.graphics.newCanvas(4, 4)
+  love.graphics.push("all")
+  love.graphics.setCanvas(canvas)
+  love.graphics.clear(0, 0, 0, 0)
+  love.graphics.setColor(1, 1, 1, 1)
+  love.graphics.draw(image, 0, 0)
+  love.graphics.pop()
+  local data = canvas:newImageData()
+  local pixel = { data:getPixel(0, 0) }
+  data:release()
+  canvas:release()
+  return pixel
+end
+
+local function same_colour(a, b)
+  for i = 1, 4 do
+    if math.abs(a[i] - b[i]) > 1.5 / 255 then
+      return false
+    end
+  end
+  return true
+end
+
+local function decoded_pixel(res)
+  local data = assert(driver:imagedata(res))
+  local pixel = { data:getPixel(0, 0) }
+  data:release()
+  return pixel
+end
+
+cases[#cases + 1] = { name = "a recycled Image is written again, not made anew", start = function(self)
+  driver:generate({ prompt = "a red apple", size = "1024x1024", quality = "low" }, protect(function(first, res1, err1)
+    check(first ~= nil, "the first image arrives", err1)
+    if not first then
+      self.done = true
+      return
+    end
+    local first_pixel = decoded_pixel(res1)
+    driver:recycle(first)
+    driver:generate({ prompt = "a blue pear", size = "1024x1024", quality = "low" }, protect(function(second, res2)
+      check(second == first, "an image of the same size is written into the recycled Image")
+      local want = decoded_pixel(res2)
+      check(not same_colour(first_pixel, want), "the two answers differ (the check below means something)")
+      check(second ~= nil and same_colour(drawn_pixel(second), want), "it shows the second image's pixels",
+        second and table.concat(drawn_pixel(second), ","))
+      driver:recycle(second)
+      driver:generate({ prompt = "a wide pear", size = "1536x1024", quality = "low" }, protect(function(third)
+        check(third ~= nil and third ~= second and third:getWidth() == 1536, "an image of another size is a new one")
+        check(pcall(function() return second:getWidth() end), "the spare is kept for a later image")
+        local ok = pcall(driver.recycle, driver, "not an image")
+        check(not ok, "recycle raises for what is not an Image")
+        self.done = true
+      end))
+    end))
+  end))
+end }
+
 cases[#cases + 1] = { name = "a 6 MB image is decoded off the game's thread, partials first", start = function(self)
   srv:config{ image_bytes = 6000000, sse_interval = 0.1 }
   -- The game's own love.image is not the worker's (a thread has its own Lua
