@@ -560,9 +560,11 @@ static CURLcode set_default_pair(CURL *e) {
 }
 
 int gi_transfer_trust_fallback(gi_job *job, CURLcode rc) {
-  const gi_trust *t = gi_trust_default();
   long status = 0;
+  /* the default trust is only looked at by transfers that loaded it: a
+   * plain-HTTP client never has it judged (that costs milliseconds) */
   if (rc == CURLE_PEER_FAILED_VERIFICATION && job->trust_dir_only) {
+    const gi_trust *t = gi_trust_default();
     /* the directory alone did not vouch for the server: the pair may */
     job->trust_dir_only = 0;
     job->trust_fallback = 1;
