@@ -225,6 +225,16 @@ int gi_trust_judge(gi_trust *t, const char *file, const char *dir) {
 }
 
 static gi_trust default_trust;
+static char default_file[4096], default_dir[4096];
+
+/* path copied into buf and freed; a path too long for buf stays as it is */
+static char *keep_static(char *path, char *buf, size_t size) {
+  size_t len;
+  if (path == NULL || (len = strlen(path)) >= size) return path;
+  memcpy(buf, path, len + 1);
+  free(path);
+  return buf;
+}
 static pthread_once_t default_once = PTHREAD_ONCE_INIT;
 static int default_dir_failed;
 
@@ -283,6 +293,10 @@ static void judge_default(void) {
 #endif
   /* out of memory, the struct is left clear: libcurl's defaults stay */
   (void)gi_trust_judge(&default_trust, env_file ? env_file : curl_file, env_dir ? env_dir : curl_dir);
+  /* the default lives as long as the process, which may unload the module
+   * before it ends: its paths go where no allocation is left behind */
+  default_trust.file = keep_static(default_trust.file, default_file, sizeof default_file);
+  default_trust.dir = keep_static(default_trust.dir, default_dir, sizeof default_dir);
   default_trust.source = env_file || env_dir ? "environment" : curl_file || curl_dir ? "libcurl" : "none";
   default_trust.use_dir_only = default_trust.same_certificates && reads_hashed_dirs();
   if (probe) curl_easy_cleanup(probe);
