@@ -585,6 +585,7 @@ int gi_transfer_trust_fallback(gi_job *job, CURLcode rc) {
 int gi_transfer_setup(gi_job *job, gi_client *c) {
   CURL *e = job->easy;
   CURLcode rc = CURLE_OK;
+  int tls = gi_client_over_tls(c);
   rc |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   rc |= curl_easy_setopt(e, CURLOPT_PRIVATE, (void *)job);
   rc |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, gi_transfer_on_body);
@@ -604,9 +605,9 @@ int gi_transfer_setup(gi_job *job, gi_client *c) {
   /* over TLS, wait for a connection that may turn out to multiplex (HTTP/2)
    * rather than open one per job; plain HTTP/1.1 never does, and waiting
    * there would only serialise the first requests */
-  if (gi_client_over_tls(c)) rc |= curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+  if (tls) rc |= curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
   job->trust_dir_only = job->trust_fallback = 0;
-  if (!gi_client_over_tls(c) && !job->downloading) {
+  if (!tls && !job->downloading) {
     /* plain HTTP: no certificate to verify, nothing to judge */
   } else if (c->ca_file || c->ca_path) {
     /* the caller's authorities, and only those */

@@ -132,7 +132,7 @@ static long judge_dir(const char *dir, const hashes *bundle, int *same) {
   DIR *d = opendir(dir);
   struct dirent *ent;
   unsigned char *seen = NULL;
-  size_t dlen = strlen(dir), i, found = 0;
+  size_t dlen = strlen(dir), found = 0;
   long entries = 0;
   char *path = NULL;
   if (d == NULL) return -1;
@@ -163,8 +163,7 @@ static long judge_dir(const char *dir, const hashes *bundle, int *same) {
     free(text);
   }
   closedir(d);
-  for (i = 0; i < bundle->n && *same; i++)
-    if (!seen[i]) *same = 0;
+  /* found counts distinct bundle certificates with an entry */
   if (found != bundle->n || bundle->n == 0) *same = 0;
   free(seen);
   free(path);
@@ -235,6 +234,7 @@ static char *keep_static(char *path, char *buf, size_t size) {
   free(path);
   return buf;
 }
+
 static pthread_once_t default_once = PTHREAD_ONCE_INIT;
 static int default_dir_failed;
 
