@@ -20,6 +20,13 @@ describe("cache", function()
     -- in pieces or whole, longer than the unrolled step of 8 bytes
     local text = string.rep("0123456789", 7)
     assert.equals(cache.hash_string(text), cache.hasher():update(text:sub(1, 13)):update(text:sub(14)):hex())
+    -- the C core's hash itself, which the cache and the trust judge share
+    local gptimage = require "gptimage"
+    assert.equals("85944171f73967e8", gptimage.fnv1a64("bar", gptimage.fnv1a64("foo")))
+    assert.equals("85944171f73967e8", gptimage.fnv1a64("", "85944171F73967E8"))
+    assert.error_matches(function() gptimage.fnv1a64("x", "abc") end, "16 hex digits")
+    assert.error_matches(function() gptimage.fnv1a64("x", "zzzzzzzzzzzzzzzz") end, "16 hex digits")
+    assert.error_matches(function() gptimage.fnv1a64(nil) end, "string expected")
   end)
 
   it("digests a file by its bytes and size", function()

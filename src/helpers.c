@@ -3,6 +3,7 @@
 #include <math.h>
 #include <string.h>
 #include "helpers.h"
+#include "fnv.h"
 #include "hint.h"
 #include "input.h"
 #include "savepath.h"
@@ -50,11 +51,39 @@ static int helper_sniff(lua_State *L) {
   return 1;
 }
 
+/* gptimage.fnv1a64(text [, hex]) -> hex : hex is the running hash of the
+ * text before (16 lowercase hex digits, as this returns) */
+static int helper_fnv1a64(lua_State *L) {
+  size_t len, hlen, i;
+  const char *text = luaL_checklstring(L, 1, &len);
+  const char *hex = luaL_optlstring(L, 2, NULL, &hlen);
+  uint64_t h = GI_FNV1A64_START;
+  char out[17];
+  if (hex) {
+    if (hlen != 16) luaL_argerror(L, 2, "16 hex digits, as gptimage.fnv1a64 returns");
+    h = 0;
+    for (i = 0; i < 16; i++) {
+      char ch = hex[i];
+      unsigned digit = ch >= '0' && ch <= '9' ? (unsigned)(ch - '0')
+                       : ch >= 'a' && ch <= 'f' ? (unsigned)(ch - 'a' + 10)
+                       : ch >= 'A' && ch <= 'F' ? (unsigned)(ch - 'A' + 10) : 16u;
+      if (digit > 15) luaL_argerror(L, 2, "16 hex digits, as gptimage.fnv1a64 returns");
+      h = (h << 4) | digit;
+    }
+  }
+  h = gi_fnv1a64(h, text, len);
+  for (i = 0; i < 16; i++) out[i] = "0123456789abcdef"[(h >> (60 - 4 * i)) & 15];
+  out[16] = '\0';
+  lua_pushlstring(L, out, 16);
+  return 1;
+}
+
 static const luaL_Reg HELPER_FUNCTIONS[] = {
   {"save_path", helper_save_path},
   {"extension", helper_extension},
   {"edit_distance", helper_edit_distance},
   {"sniff", helper_sniff},
+  {"fnv1a64", helper_fnv1a64},
   {NULL, NULL}
 };
 

@@ -13,6 +13,10 @@
  *       (hint.c); math.huge when either is longer than 40 bytes
  *   gptimage.sniff(bytes) -> "png" | "jpeg" | "webp" | nil
  *       the image format from the first bytes (input.c)
+ *   gptimage.fnv1a64(text [, hex]) -> hex
+ *       FNV-1a 64 of text (fnv.h) as 16 lowercase hex digits; given the
+ *       hex of what came before, the hash of the two run together, so a
+ *       file can be hashed in pieces.  The request cache's hash.
  *
  * Contract: a wrong argument raises; the functions have no other failure.
  * Lua code that must know a file's name before the call (collision checks,

@@ -8,6 +8,7 @@
 #include <string.h>
 #include "curlapi.h"
 #include "trust.h"
+#include "fnv.h"
 
 #define BUNDLE_LIMIT (64L * 1024 * 1024) /* bytes of a bundle read at most */
 #define ENTRY_LIMIT (256L * 1024)        /* bytes of one hashed entry */
@@ -51,12 +52,11 @@ static char *read_all(const char *path, long limit, size_t *len) {
 
 /* FNV-1a over the base64 body, whitespace left out */
 static uint64_t body_hash(const char *p, const char *end) {
-  uint64_t h = 1469598103934665603ULL;
+  uint64_t h = GI_FNV1A64_START;
   for (; p < end; p++) {
     unsigned char ch = (unsigned char)*p;
     if (ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n') continue;
-    h ^= ch;
-    h *= 1099511628211ULL;
+    h = gi_fnv1a64_byte(h, ch);
   }
   return h;
 }

@@ -21,67 +21,21 @@ cache.HASH_SCHEME = "fnv1a64"
 cache.RECORD_VERSION = 1
 
 ------------------------------------------------------------------------
--- FNV-1a 64. Lua 5.3+ has wrapping 64-bit integers; LuaJIT has uint64
--- cdata. Each body is compiled from source so that neither parser sees the
--- other's syntax. Both give the same digits, so a cache written under one
--- interpreter is valid under the other.
+-- FNV-1a 64, from the C core (gptimage.fnv1a64): the same digits under
+-- every interpreter, so a cache written under one is valid under another.
 
-local FNV_54 = [[
-local byte = string.byte
-return function(h, s)
-  local n = #s
-  local i = 1
-  while i + 7 <= n do
-    local a, b, c, d, e, f, g, k = byte(s, i, i + 7)
-    h = (h ~ a) * 0x100000001b3
-    h = (h ~ b) * 0x100000001b3
-    h = (h ~ c) * 0x100000001b3
-    h = (h ~ d) * 0x100000001b3
-    h = (h ~ e) * 0x100000001b3
-    h = (h ~ f) * 0x100000001b3
-    h = (h ~ g) * 0x100000001b3
-    h = (h ~ k) * 0x100000001b3
-    i = i + 8
-  end
-  for j = i, n do
-    h = (h ~ byte(s, j)) * 0x100000001b3
-  end
-  return h
-end, 0xcbf29ce484222325, function(h) return string.format("%016x", h) end
-]]
-
-local FNV_JIT = [[
-local bit = require "bit"
-local bxor, byte = bit.bxor, string.byte
-local prime = 0x100000001b3ULL
-return function(h, s)
-  for i = 1, #s do
-    h = bxor(h, byte(s, i)) * prime
-  end
-  return h
-end, 0xcbf29ce484222325ULL, function(h) return bit.tohex(h, 16) end
-]]
-
-local fnv_update, fnv_start, fnv_hex
-do
-  local source = (type(jit) == "table") and FNV_JIT or FNV_54
-  local chunk, problem = (loadstring or load)(source, "=fnv1a64") -- luacheck: ignore 113
-  if not chunk then
-    error("gptimage.cache needs Lua 5.3 or later, or LuaJIT: " .. tostring(problem))
-  end
-  fnv_update, fnv_start, fnv_hex = chunk()
-end
+local fnv1a64 = gptimage.fnv1a64
 
 --- A running hash: h = cache.hasher(); h:update(s) ...; h:hex()
 function cache.hasher()
-  local state = fnv_start
+  local state = nil
   local hasher = {}
   function hasher.update(_, s)
-    state = fnv_update(state, s)
+    state = fnv1a64(s, state)
     return hasher
   end
   function hasher.hex()
-    return fnv_hex(state)
+    return state or fnv1a64("")
   end
   return hasher
 end
