@@ -149,7 +149,7 @@ static int module_trust(lua_State *L) {
     return 2;
   }
   t = gi_trust_default();
-  push_trust(L, t, gi_trust_dir_only() ? "dir" : t->file && t->dir ? "both" : t->file ? "file" : t->dir ? "dir" : "none");
+  push_trust(L, t, gi_trust_default_uses());
   return 1;
 }
 

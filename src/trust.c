@@ -315,6 +315,12 @@ int gi_trust_dir_only(void) {
   return gi_trust_default()->use_dir_only && !__atomic_load_n(&default_dir_failed, __ATOMIC_ACQUIRE);
 }
 
+const char *gi_trust_default_uses(void) {
+  const gi_trust *t = gi_trust_default();
+  if (gi_trust_dir_only()) return "dir";
+  return t->file && t->dir ? "both" : t->file ? "file" : t->dir ? "dir" : "none";
+}
+
 int gi_trust_dir_failed(void) {
   int was = 0;
   if (!gi_trust_default()->use_dir_only) return 0;

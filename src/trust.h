@@ -50,5 +50,9 @@ const gi_trust *gi_trust_default(void);
 int gi_trust_dir_failed(void);
 /* 1 while transfers without a ca_file or ca_path load the directory alone */
 int gi_trust_dir_only(void);
+/* What those transfers load now: "dir" (the directory alone, or the only
+ * one of the pair), "both", "file" or "none".  gi_transfer_setup loads by
+ * gi_trust_dir_only and the default pair; gptimage.trust() reports this. */
+const char *gi_trust_default_uses(void);
 
 #endif
