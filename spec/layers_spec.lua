@@ -42,7 +42,7 @@ local LAYERS = {
   { "options", "cost" },
   { "input", "imgops", "models", "errors", "json", "buffer", "hint", "savepath", "scanner", "sse", "b64sink", "trust" },
   { "image" },
-  { "curlapi", "clock", "luabuf", "version" },
+  { "curlapi", "clock", "luabuf", "version", "fnv" },
   { "lua_compat" },
 }
 
