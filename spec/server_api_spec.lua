@@ -1,5 +1,5 @@
 -- Proves that the fake Images API speaks today's API as spec/server/README.md
--- documents it (the shapes of openai-node 7.59.0): current models, GIF and
+-- documents it (the shapes of openai-node 7.60.0): current models, GIF and
 -- SVG output, nested svg options, markup edits, safety_identifier, quality
 -- xhigh/max, any WxH size, the new usage fields, shut-down models, and
 -- images that follow the prompt. Talks to it with the curl CLI only.

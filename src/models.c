@@ -1,6 +1,6 @@
 /* models: the models of the Images API (see models.h).
  *
- * Sources: the official SDK (npm openai 7.59.0, src/resources/images.ts)
+ * Sources: the official SDK (npm openai 7.60.0, src/resources/images.ts)
  * and the API's deprecations page.  Where the SDK says "preview" or names no
  * model for a feature, the rows allow it: the API is the judge. */
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /* options: the request fields of the Images API (see options.h).
  *
- * Source: the official SDK (npm openai 7.59.0, src/resources/images.ts). */
+ * Source: the official SDK (npm openai 7.60.0, src/resources/images.ts). */
 #include <string.h>
 #include "options.h"
 

@@ -52,7 +52,7 @@ return function(images)
       params = { model = "dall-e-2", n = 3, size = "256x256", response_format = "b64_json", user = "user-1234" } },
     { name = "variation-dall-e-2-url", op = "variation", files = { image = images.second },
       params = { model = "dall-e-2", size = "512x512", response_format = "url" } },
-    -- Today's API (openai-node 7.59.0). `needs` names the options gptimage must
+    -- Today's API (openai-node 7.60.0). `needs` names the options gptimage must
     -- know (its API table, gptimage.options); a scenario whose needs are not
     -- met fails, after proving the SDK's request and the fake's answer.
     { name = "generate-gif-frames", op = "generate", needs = { "frame_count", "frame_duration_ms" },

@@ -1,5 +1,5 @@
 """Models: what the fake knows about image models, from the official SDK
-(openai-node 7.59.0 src/resources/images.ts) and the API's deprecations
+(openai-node 7.60.0 src/resources/images.ts) and the API's deprecations
 page: which are shut down (and what replaces them), which are the current
 2.x family and what each of those accepts.
 
