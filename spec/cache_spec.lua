@@ -17,7 +17,7 @@ describe("cache", function()
     assert.equals("cbf29ce484222325", cache.hash_string(""))
     assert.equals("af63dc4c8601ec8c", cache.hash_string("a"))
     assert.equals("85944171f73967e8", cache.hash_string("foobar"))
-    -- in pieces or whole, longer than the unrolled step of 8 bytes
+    -- in pieces or whole, and across the boundary of the pieces
     local text = string.rep("0123456789", 7)
     assert.equals(cache.hash_string(text), cache.hasher():update(text:sub(1, 13)):update(text:sub(14)):hex())
     -- the C core's hash itself, which the cache and the trust judge share
