@@ -59,7 +59,7 @@ typedef struct gi_client {
   double round_deadline;
   unsigned round_pieces; /* body pieces taken this round */
   double round_bytes;    /* bytes libcurl handed over this round, taken or held */
-  double read_cost;      /* seconds a round spends per receive buffer read (drive.c) */
+  double read_cost;      /* seconds a round spends per receive buffer of body (drive.c) */
   int round_cut;         /* the budget ran out with data waiting */
   /* the job files */
   gi_job *jobs;         /* every job that has not been delivered yet */
@@ -97,6 +97,12 @@ static inline gi_client *gi_client_check(lua_State *L, int idx) {
 static inline int gi_client_over_tls(const gi_client *c) {
   const char *base = c->azure_endpoint ? c->azure_endpoint : c->base_url ? c->base_url : "";
   return strncasecmp(base, "https:", 6) == 0;
+}
+
+/* what libcurl reads from the socket of one of the client's transfers at
+ * most (gi_transfer_setup sets it) */
+static inline long gi_client_receive_buffer(const gi_client *c) {
+  return gi_client_over_tls(c) ? GI_TLS_RECEIVE_BUFFER : GI_RECEIVE_BUFFER;
 }
 
 #endif

@@ -101,9 +101,9 @@ static void run_hooks(lua_State *L) {
   lua_call(L, 0, 0);
 }
 
-/* a guess of read_cost until a round has measured it: a 64 KiB read of
- * base64 decoded into a file on a slow machine */
-#define READ_COST_GUESS 0.0001
+/* a guess of read_cost per byte until a round has measured it: a 64 KiB
+ * read of base64 decoded into a file on a slow machine takes 0.1 ms */
+#define READ_COST_GUESS_PER_BYTE (0.0001 / 65536.0)
 
 static int budget_spent(gi_client *c) {
   return c->round_deadline > 0 && c->round_pieces > 0 && gi_now() >= c->round_deadline;
@@ -140,14 +140,14 @@ static void resume_paused(lua_State *L, int client_idx, gi_client *c) {
   }
 }
 
-/* What the round spent per receive buffer of body, from its start to the
- * end of curl's work: the next rounds' guess of what resuming one held
- * transfer costs.  Only rounds with a budget that took a fair amount of
- * data count. */
+/* What the round spent per receive buffer of body (the client's: 16 KiB
+ * over TLS, 64 KiB else), from its start to the end of curl's work: the
+ * next rounds' guess of what resuming one held transfer costs.  Only
+ * rounds with a budget that took a fair amount of data count. */
 static void measure_read_cost(gi_client *c, double started) {
-  double cost;
-  if (c->round_deadline <= 0 || c->round_bytes < (double)GI_RECEIVE_BUFFER) return;
-  cost = (gi_now() - started) / c->round_bytes * (double)GI_RECEIVE_BUFFER;
+  double cost, buffer = (double)gi_client_receive_buffer(c);
+  if (c->round_deadline <= 0 || c->round_bytes < buffer) return;
+  cost = (gi_now() - started) / c->round_bytes * buffer;
   c->read_cost = c->read_cost > 0 ? 0.75 * c->read_cost + 0.25 * cost : cost;
 }
 
@@ -160,7 +160,7 @@ static int drive_round(lua_State *L) {
   double started;
   run_hooks(L);
   started = gi_now();
-  if (c->read_cost <= 0) c->read_cost = READ_COST_GUESS;
+  if (c->read_cost <= 0) c->read_cost = READ_COST_GUESS_PER_BYTE * (double)gi_client_receive_buffer(c);
   gi_job_start_due_retries(L, c, started);
   resume_paused(L, 1, c);
   if (curl_multi_perform(c->multi, &running) != CURLM_OK) luaL_error(L, "gptimage: curl_multi_perform failed");

@@ -600,7 +600,7 @@ int gi_transfer_setup(gi_job *job, gi_client *c) {
   rc |= curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
   rc |= curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
   rc |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-  rc |= curl_easy_setopt(e, CURLOPT_BUFFERSIZE, tls ? GI_TLS_RECEIVE_BUFFER : GI_RECEIVE_BUFFER);
+  rc |= curl_easy_setopt(e, CURLOPT_BUFFERSIZE, gi_client_receive_buffer(c));
   rc |= curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
   /* over TLS, wait for a connection that may turn out to multiplex (HTTP/2)
    * rather than open one per job; plain HTTP/1.1 never does, and waiting
