@@ -82,6 +82,26 @@ describe("over HTTP/2 with TLS", function()
     assert.equals(64, #util.listdir(dir))
   end)
 
+  it("a kept connection the server has closed: the request goes on a new one, no retry spent", function()
+    local before = sessions()
+    -- five rounds: whether libcurl notices the close before it sends on the
+    -- connection is a race; either way each request must succeed, with
+    -- max_retries = 0, and reach the fake exactly once
+    for round = 1, 5 do
+      local res, err = client:generate{ prompt = "round " .. round, size = "1024x1024" }
+      assert(res, err and err.message)
+      assert.equals(1, srv:h2_close())
+    end
+    assert.equals(before + 5, sessions())
+    local records = srv:requests()
+    assert.equals(5, #records)
+    local seen = {}
+    for _, record in ipairs(records) do
+      assert.is_nil(seen[connection_of(record)])
+      seen[connection_of(record)] = true
+    end
+  end)
+
   it("retries a 500 on the same connection", function()
     client:close()
     client = gptimage.new{ api_key = "sk-test", base_url = srv.base_url, ca_file = srv.ca_file,

@@ -95,6 +95,7 @@ struct gi_job {
   size_t excerpt_len;
   int trust_dir_only;   /* the handle loads the default directory alone (trust.h) */
   int trust_fallback;   /* it loads the pair because the directory alone failed */
+  int refused_retried;  /* went again after a kept connection failed it (transfer.h) */
   /* dall-e url images being downloaded for save */
   int downloading;
   size_t download_index;

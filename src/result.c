@@ -447,7 +447,7 @@ static void transfer_done_at(lua_State *L, int job_idx, gi_job *job, CURLcode rc
   }
   if (curl_easy_getinfo(job->easy, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status)
     job->status = status;
-  if (gi_transfer_trust_fallback(job, rc)) {
+  if (gi_transfer_trust_fallback(job, rc) || gi_transfer_refused_on_reuse(job, rc)) {
     gi_retry_at_once(job);
     return;
   }

@@ -582,6 +582,16 @@ int gi_transfer_trust_fallback(gi_job *job, CURLcode rc) {
   return 0;
 }
 
+int gi_transfer_refused_on_reuse(gi_job *job, CURLcode rc) {
+  long connects = -1;
+  /* an answer began, or a body byte came: the server took the request */
+  if (rc != CURLE_HTTP2 || job->refused_retried || job->status != 0 || job->received > 0) return 0;
+  /* no new connection was made for it: it went on a kept one */
+  if (curl_easy_getinfo(job->easy, CURLINFO_NUM_CONNECTS, &connects) != CURLE_OK || connects != 0) return 0;
+  job->refused_retried = 1;
+  return 1;
+}
+
 int gi_transfer_setup(gi_job *job, gi_client *c) {
   CURL *e = job->easy;
   CURLcode rc = CURLE_OK;

@@ -33,6 +33,14 @@ int gi_transfer_setup(gi_job *job, gi_client *c);
  * at once (not counted as a retry).  When such a second try got an
  * answer, later transfers load the pair too.  Otherwise 0. */
 int gi_transfer_trust_fallback(gi_job *job, CURLcode rc);
+/* Called with every finished transfer.  An HTTP/2 connection kept from an
+ * earlier request that the server had meanwhile closed (GOAWAY, as servers
+ * do with idle ones): libcurl 7.88 may still send the request on it, and
+ * fails it with CURLE_HTTP2 before any answer.  The server processed none
+ * of it (its stream comes after the last one the server took), so 1: it
+ * goes again at once on a new connection, not counted as a retry, once
+ * per job.  Otherwise 0. */
+int gi_transfer_refused_on_reuse(gi_job *job, CURLcode rc);
 /* a scanner whose b64_json values go to the job's image sinks, or NULL */
 gi_scanner *gi_transfer_new_scanner(gi_job *job);
 

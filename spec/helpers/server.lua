@@ -12,6 +12,7 @@
 --   local srv = fake.start{ http2 = true }   -- the same fake behind HTTP/2 over TLS
 --   srv.base_url, srv.ca_file               -- https://127.0.0.1:PORT/v1 and its test CA
 --   srv:h2_stats()                          -- connections and streams the front saw
+--   srv:h2_close()                          -- closes the connections that carried API requests
 
 local cjson = require "cjson"
 local util = require "helpers.util"
@@ -254,23 +255,34 @@ function Server:start_http2()
   self.azure_endpoint = self.h2_root
 end
 
+-- GET /__h2/NAME on the front, its JSON answer decoded
+local function h2_call(self, name)
+  if not self.h2_root then
+    error("this fake server has no HTTP/2 front (start it with http2 = true)", 3)
+  end
+  local pipe = assert(io.popen(UNSANITIZED .. "curl -sS --max-time 60 --cacert " .. shell_quote(self.ca_file)
+    .. " " .. shell_quote(self.h2_root .. "/__h2/" .. name) .. " 2>&1", "r"))
+  local output = pipe:read("*a")
+  pipe:close()
+  local ok, value = pcall(cjson.decode, output)
+  if not ok then
+    error("HTTP/2 front " .. name .. " failed: " .. output, 3)
+  end
+  return value
+end
+
 --- What the HTTP/2 front saw: sessions (connections that carried API
 -- requests), open_sessions, tcp_connections (every one accepted),
 -- tls_connections, streams, max_open_streams, reset_by_client,
 -- reset_by_front.
 function Server:h2_stats()
-  if not self.h2_root then
-    error("this fake server has no HTTP/2 front (start it with http2 = true)", 2)
-  end
-  local pipe = assert(io.popen(UNSANITIZED .. "curl -sS --max-time 60 --cacert " .. shell_quote(self.ca_file)
-    .. " " .. shell_quote(self.h2_root .. "/__h2/stats") .. " 2>&1", "r"))
-  local output = pipe:read("*a")
-  pipe:close()
-  local ok, value = pcall(cjson.decode, output)
-  if not ok then
-    error("HTTP/2 front stats failed: " .. output, 2)
-  end
-  return value
+  return h2_call(self, "stats")
+end
+
+--- Closes the HTTP/2 connections that carried API requests (GOAWAY), so
+-- that a client's next request opens a new one. Returns how many.
+function Server:h2_close()
+  return h2_call(self, "close").closed
 end
 
 --- Raw control call: method, name under /__control/, optional Lua value as

@@ -23,6 +23,10 @@
 //   sessions and streams count only those that carried a forwarded
 //   request, tcp_connections every one accepted (a client that refuses the
 //   certificate never makes a TLS connection).
+// - `GET /__h2/close` closes every session that carried a forwarded
+//   request (GOAWAY, then the connection once its streams are done), so
+//   that a client's next request needs a new connection; answers
+//   {"closed": N}.
 // - Once listening, PATH receives `PORT PID\n` (written to a temporary name,
 //   then renamed). With --watch-pid it exits when that process is gone.
 
@@ -52,6 +56,7 @@ const stats = {
   max_open_streams: 0, reset_by_client: 0, reset_by_front: 0,
 };
 let openStreams = 0;
+const apiSessions = new Set();
 
 // Headers that belong to one HTTP/1.1 hop or are HTTP/2 pseudo-headers.
 const HOP_HEADERS = new Set([
@@ -151,7 +156,11 @@ function sessionNumber(session) {
     stats.sessions += 1;
     stats.open_sessions += 1;
     session.gptimageNumber = stats.sessions;
-    session.on("close", () => { stats.open_sessions -= 1; });
+    apiSessions.add(session);
+    session.on("close", () => {
+      stats.open_sessions -= 1;
+      apiSessions.delete(session);
+    });
   }
   return session.gptimageNumber;
 }
@@ -159,6 +168,12 @@ server.on("stream", (stream, headers) => {
   stream.on("error", () => {});
   if (headers[":path"] === "/__h2/stats") {
     answerLocal(stream, 200, stats);
+    return;
+  }
+  if (headers[":path"] === "/__h2/close") {
+    const closing = [...apiSessions];
+    for (const session of closing) session.close();
+    answerLocal(stream, 200, { closed: closing.length });
     return;
   }
   stats.streams += 1;
