@@ -40,7 +40,7 @@ local LAYERS = {
   { "request", "helpers", "os", "client_state" },
   { "rules", "imgtools" },
   { "options", "cost" },
-  { "input", "imgops", "models", "errors", "json", "buffer", "hint", "savepath", "scanner", "sse", "b64sink", "trust" },
+  { "input", "imgops", "models", "errors", "json", "buffer", "hint", "savepath", "scanner", "sse", "b64sink", "trust", "castore" },
   { "image" },
   { "curlapi", "clock", "luabuf", "version", "fnv" },
   { "lua_compat" },

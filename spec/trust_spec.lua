@@ -134,6 +134,9 @@ describe("trust", function()
       -- OpenSSL's one-time setup was paid here, not in the first TLS poll
       local _, ssl = gptimage.libcurl()
       assert.is_boolean(t.tls_ready)
+      assert.is_boolean(t.shared_store)
+      assert.is_number(t.shared_connections)
+      if ssl and ssl:match("^OpenSSL/[13]%.") then assert.is_true(t.shared_store) end
       if ssl and ssl:match("^OpenSSL/[13]%.") then assert.is_true(t.tls_ready) end
       if t.uses == "dir" then
         assert.is_true(t.same_certificates)
@@ -185,6 +188,35 @@ describe("trust", function()
       assert.equals("network", err.kind)
       assert.matches("no-such.pem", err.message, 1, true)
       assert.equals(before + 2, srv:h2_stats().tcp_connections)
+    end)
+
+    it("are read once per client: its later connections share what was read", function()
+      if not gptimage.trust().shared_store then
+        pending("libcurl's TLS library is not OpenSSL: each connection loads them")
+        return
+      end
+      -- a folder: libcurl 7.88 would read it again for each connection
+      local folder = hashed_dir(dir, "read-once", { srv.ca_file })
+      local client = gptimage.new{ api_key = "sk-test", base_url = srv.base_url, ca_path = folder,
+                                   max_retries = 0, timeout = 60 * SLOW }
+      local before = gptimage.trust().shared_connections
+      local sessions = srv:h2_stats().sessions
+      assert(client:generate{ prompt = "a" })
+      -- the folder now vouches for another server only, and the connection
+      -- is gone: the next one is verified by what the client read at first
+      sh("rm " .. q(folder) .. "/*")
+      util.write(folder .. "/cert1.pem", util.read(other))
+      sh("openssl rehash " .. q(folder))
+      assert.equals(1, srv:h2_close())
+      local res, err = client:generate{ prompt = "b" }
+      client:close()
+      assert(res, err and err.message)
+      assert.equals(sessions + 2, srv:h2_stats().sessions)
+      assert.equals(before + 2, gptimage.trust().shared_connections)
+      -- a new client reads the folder as it is now
+      local refused, why = generate{ ca_path = folder }
+      assert.is_nil(refused)
+      assert.equals("network", why.kind)
     end)
 
     it("must be strings", function()

@@ -12,6 +12,7 @@
 
 #include <strings.h>
 #include "curlapi.h"
+#include "castore.h"
 #include "clock.h"
 #include "lua_compat.h"
 
@@ -46,6 +47,11 @@ typedef struct gi_client {
   size_t header_count, header_cap;
   char *user_agent;     /* the caller's, or NULL for ours */
   struct curl_slist *headers; /* drive.c: header_lines and User-Agent, once ready */
+  /* transfer.c: the authorities the client's connections share (castore.h),
+   * made for the first transfer that verifies a server; freed by drive.c */
+  gi_castore *castore;
+  int castore_tried;    /* made, or found not to be had */
+  int castore_dir_only; /* made of the default folder alone (trust.h) */
   double timeout, connect_timeout;
   long max_retries;
   double max_response;  /* bytes */

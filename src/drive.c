@@ -3,6 +3,7 @@
 #include <string.h>
 #include <stdio.h>
 #include "drive.h"
+#include "castore.h"
 #include "job.h"
 #include "json.h"
 #include "trust.h"
@@ -64,6 +65,10 @@ void gi_drive_release(lua_State *L, gi_client *c) {
   }
   if (c->headers) free_header_list(c->headers);
   c->headers = NULL;
+  /* after the multi handle: no connection is made with it any more (the
+   * ones still open keep their own reference to the store) */
+  gi_castore_free(c->castore);
+  c->castore = NULL;
 }
 
 void gi_drive_sleep(gi_client *c, double max_seconds) {

@@ -24,6 +24,7 @@
 #include "imgtools.h"
 #include "helpers.h"
 #include "os.h"
+#include "castore.h"
 #include "trust.h"
 
 static const char DEFAULT_CLIENT_KEY[] = "gptimage.default_client";
@@ -150,6 +151,12 @@ static int module_trust(lua_State *L) {
   }
   t = gi_trust_default();
   push_trust(L, t, gi_trust_default_uses());
+  /* whether connections share a parsed store (src/castore.h), and how many
+   * have taken one in this process */
+  lua_pushboolean(L, gi_castore_available());
+  lua_setfield(L, -2, "shared_store");
+  lua_pushnumber(L, (lua_Number)gi_castore_connections());
+  lua_setfield(L, -2, "shared_connections");
   return 1;
 }
 

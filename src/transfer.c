@@ -6,6 +6,7 @@
 #include <time.h>
 #include "transfer.h"
 #include "savepath.h"
+#include "castore.h"
 #include "trust.h"
 
 #define SKELETON_LIMIT (16u * 1024u * 1024u)
@@ -568,7 +569,7 @@ int gi_transfer_trust_fallback(gi_job *job, CURLcode rc) {
     /* the directory alone did not vouch for the server: the pair may */
     job->trust_dir_only = 0;
     job->trust_fallback = 1;
-    return curl_easy_setopt(job->easy, CURLOPT_CAINFO, t->file) == CURLE_OK &&
+    return gi_castore_drop(job->easy) == CURLE_OK && curl_easy_setopt(job->easy, CURLOPT_CAINFO, t->file) == CURLE_OK &&
            curl_easy_setopt(job->easy, CURLOPT_CAPATH, t->dir) == CURLE_OK;
   }
   if (job->trust_fallback) {
@@ -580,6 +581,28 @@ int gi_transfer_trust_fallback(gi_job *job, CURLcode rc) {
       (void)gi_trust_dir_failed();
   }
   return 0;
+}
+
+/* The store the client's connections share: made the first time a
+ * transfer verifies a server (the client's first job, started by the
+ * caller, not in a poll, when the client speaks TLS), of the authorities
+ * gi_transfer_setup would have each connection load.  NULL where there is
+ * none: its transfers load their own, as they do once the default folder
+ * alone has failed and the store is of that folder. */
+static gi_castore *client_store(gi_client *c) {
+  const gi_trust *t;
+  if (c->castore_tried) return c->castore_dir_only && !gi_trust_dir_only() ? NULL : c->castore;
+  c->castore_tried = 1;
+  t = gi_trust_default();
+  if (c->ca_file || c->ca_path) {
+    c->castore = gi_castore_new(c->ca_file, c->ca_path);
+  } else if (gi_trust_dir_only()) {
+    c->castore = gi_castore_new(NULL, t->dir);
+    c->castore_dir_only = 1;
+  } else {
+    c->castore = gi_castore_new(t->file, t->dir);
+  }
+  return c->castore;
 }
 
 int gi_transfer_refused_on_reuse(gi_job *job, CURLcode rc) {
@@ -617,19 +640,25 @@ int gi_transfer_setup(gi_job *job, gi_client *c) {
    * there would only serialise the first requests */
   if (tls) rc |= curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
   job->trust_dir_only = job->trust_fallback = 0;
+  /* a handle used before may still take a store it should not */
+  rc |= gi_castore_drop(e);
   if (!tls && !job->downloading) {
     /* plain HTTP: no certificate to verify, nothing to judge */
   } else if (c->ca_file || c->ca_path) {
     /* the caller's authorities, and only those */
-    rc |= curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
-    rc |= curl_easy_setopt(e, CURLOPT_CAPATH, c->ca_path);
+    if (gi_castore_use(e, client_store(c)) != CURLE_OK) {
+      rc |= curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
+      rc |= curl_easy_setopt(e, CURLOPT_CAPATH, c->ca_path);
+    }
   } else if (gi_trust_dir_only()) {
     /* the directory holds the bundle's certificates: OpenSSL reads the few
      * it needs instead of parsing the whole bundle for each connection */
-    rc |= curl_easy_setopt(e, CURLOPT_CAINFO, (const char *)NULL);
-    rc |= curl_easy_setopt(e, CURLOPT_CAPATH, gi_trust_default()->dir);
+    if (gi_castore_use(e, client_store(c)) != CURLE_OK) {
+      rc |= curl_easy_setopt(e, CURLOPT_CAINFO, (const char *)NULL);
+      rc |= curl_easy_setopt(e, CURLOPT_CAPATH, gi_trust_default()->dir);
+    }
     job->trust_dir_only = 1;
-  } else {
+  } else if (gi_castore_use(e, client_store(c)) != CURLE_OK) {
     rc |= set_default_pair(e);
   }
   if (c->proxy) rc |= curl_easy_setopt(e, CURLOPT_PROXY, c->proxy);
