@@ -12,11 +12,12 @@ set(GPTIMAGE_FUZZ_SOURCES_image ${GPTIMAGE_FUZZ_IMAGE_SOURCES})
 set(GPTIMAGE_FUZZ_SOURCES_gif ${GPTIMAGE_FUZZ_IMAGE_SOURCES})
 set(GPTIMAGE_FUZZ_LIBS_image ${GPTIMAGE_IMAGE_LIBRARIES})
 set(GPTIMAGE_FUZZ_LIBS_gif ${GPTIMAGE_IMAGE_LIBRARIES})
+set(GPTIMAGE_FUZZ_SOURCES_b64sink src/b64sink.c src/reaper.c)
 set(GPTIMAGE_FUZZ_LIBS_b64sink ${B64_LIBRARY})
 # a job's transfer callbacks with the parsers and sinks under them; linked to
 # libcurl (no lazy loading) for the curl calls transfer.c, trust.c and castore.c make
-set(GPTIMAGE_FUZZ_SOURCES_transfer src/transfer.c src/scanner.c src/sse.c src/b64sink.c src/savepath.c src/clock.c
-  src/trust.c src/castore.c)
+set(GPTIMAGE_FUZZ_SOURCES_transfer src/transfer.c src/scanner.c src/sse.c src/b64sink.c src/reaper.c src/savepath.c
+  src/clock.c src/trust.c src/castore.c)
 set(GPTIMAGE_FUZZ_LIBS_transfer ${CURL_LINK_LIBRARIES})
 set(GPTIMAGE_FUZZ_DEFS_transfer GPTIMAGE_LAZY_LIBCURL=0)
 # the trust judge; libcurl only for the default pair's probe, never called here

@@ -37,7 +37,7 @@ build = {
         "src/batch.c", "src/deliver.c", "src/buffer.c", "src/request.c", "src/rules.c",
         "src/models.c", "src/options.c", "src/input.c", "src/scanner.c", "src/sse.c",
         "src/b64sink.c", "src/errors.c", "src/json.c", "src/cost.c",
-        "src/savepath.c", "src/curlapi.c", "src/hint.c", "src/trust.c", "src/castore.c",
+        "src/savepath.c", "src/curlapi.c", "src/hint.c", "src/trust.c", "src/castore.c", "src/reaper.c",
         "src/image.c", "src/imgops.c", "src/imgtools.c", "src/png_codec.c",
         "src/gif_codec.c", "src/jpeg_codec.c", "src/webp_codec.c",
         "src/os.c", "src/helpers.c",

@@ -42,7 +42,7 @@ local LAYERS = {
   { "options", "cost" },
   { "input", "imgops", "models", "errors", "json", "buffer", "hint", "savepath", "scanner", "sse", "b64sink", "trust", "castore" },
   { "image" },
-  { "curlapi", "clock", "luabuf", "version", "fnv" },
+  { "curlapi", "clock", "luabuf", "version", "fnv", "reaper" },
   { "lua_compat" },
 }
 

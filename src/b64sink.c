@@ -14,7 +14,8 @@
  *
  * A file sink writes to ".<name>.<random>.part" beside the final path,
  * created with O_EXCL, in blocks of WRITE_BUFFER bytes; commit renames it
- * over the final path, anything else unlinks it. */
+ * over the final path (the file it replaces freed off the thread, see
+ * reaper.h), anything else unlinks it. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* strdup, O_CLOEXEC, clock_gettime under -std=c99 too */
 #endif
@@ -30,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "b64sink.h"
+#include "reaper.h"
 
 /* 64 KiB: a write of a block is work inside a body piece, and a smaller
  * one keeps a piece close to what a poll budget can take (a 256 KiB write
@@ -461,15 +463,21 @@ int gi_sink_finish(gi_sink *s) {
 }
 
 int gi_sink_commit(gi_sink *s) {
-  int rc;
+  int rc, old;
   if (s->failed) return s->failed;
   if (!s->is_file || s->committed) return GI_SINK_OK;
   if ((rc = flush_file(s)) != 0) return rc;
   rc = close(s->fd);
   s->fd = -1;
   if (rc != 0) return fail(s, GI_SINK_EIO, "cannot write %s: %s", s->path, strerror(errno));
-  if (rename(s->tmp, s->path) != 0)
-    return fail(s, GI_SINK_EIO, "cannot save %s: %s", s->path, strerror(errno));
+  /* the file being replaced is freed on another thread (reaper.h) */
+  old = gi_reaper_hold(s->path);
+  if (rename(s->tmp, s->path) != 0) {
+    int err = errno;
+    gi_reaper_release(old);
+    return fail(s, GI_SINK_EIO, "cannot save %s: %s", s->path, strerror(err));
+  }
+  gi_reaper_release(old);
   s->committed = 1;
   free(s->tmp);
   s->tmp = NULL;
