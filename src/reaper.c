@@ -1,7 +1,8 @@
 /* reaper: lets go of a file that a save replaces, off the calling thread (see reaper.h). */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* O_CLOEXEC, O_NOFOLLOW under -std=c99 */
+#define _GNU_SOURCE /* O_CLOEXEC, O_NOFOLLOW, dladdr under -std=c99 */
 #endif
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -31,12 +32,31 @@ static void *close_later(void *arg) {
   return NULL;
 }
 
+/* A thread may still be on its way into close_later when the interpreter
+ * closes its state and unloads the module (lua.c does so right before it
+ * exits): the module's code must stay mapped.  Marking the loaded module
+ * RTLD_NODELETE keeps it for the life of the process.  Without that (the
+ * module built into a program, no dladdr), files are closed in place. */
+static pthread_once_t pin_once = PTHREAD_ONCE_INIT;
+static int pinned;
+
+static void pin_module(void) {
+  Dl_info info;
+  void *self;
+  if (dladdr((void *)(uintptr_t)close_later, &info) == 0 || info.dli_fname == NULL) return;
+  self = dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE);
+  /* the handle only counts a reference; NODELETE stays once set */
+  if (self == NULL) return;
+  dlclose(self);
+  pinned = 1;
+}
+
 void gi_reaper_release(int fd) {
   pthread_t thread;
   pthread_attr_t attr;
   int made = 0;
   if (fd < 0) return;
-  if (pthread_attr_init(&attr) == 0) {
+  if (pthread_once(&pin_once, pin_module) == 0 && pinned && pthread_attr_init(&attr) == 0) {
     /* a small stack: the thread only calls close() */
     if (pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) == 0 &&
         pthread_attr_setstacksize(&attr, 64 * 1024) == 0)

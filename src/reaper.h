@@ -13,7 +13,9 @@
  * nothing worth holding (no such file, not a regular file, one with other
  * names, any failure; the save goes on as before).  gi_reaper_release(fd)
  * takes it back, -1 included, and never fails: when no thread can be made
- * it closes the file itself.  Thread-safe.  Pure C, no Lua. */
+ * it closes the file itself.  The first release keeps the module loaded
+ * for the life of the process (a thread may outlive the Lua state that
+ * loaded it).  Thread-safe.  Pure C, no Lua. */
 #ifndef GPTIMAGE_REAPER_H
 #define GPTIMAGE_REAPER_H
 
