@@ -40,8 +40,9 @@ local LAYERS = {
   { "request", "helpers", "os", "client_state" },
   { "rules", "imgtools" },
   { "options", "cost" },
-  { "input", "imgops", "models", "errors", "json", "buffer", "hint", "savepath", "scanner", "sse", "b64sink", "trust", "castore" },
+  { "input", "imgops", "models", "errors", "json", "buffer", "hint", "savepath", "scanner", "sse", "b64sink", "trust" },
   { "image" },
+  { "castore" },      -- the OpenSSL libcurl loaded: the trust judge warms it, transfers share its stores
   { "curlapi", "clock", "luabuf", "version", "fnv", "reaper" },
   { "lua_compat" },
 }

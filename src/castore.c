@@ -17,6 +17,9 @@ static struct {
   int (*store_load_locations)(void *, const char *, const char *);
   int (*store_set_flags)(void *, unsigned long);
   void (*ctx_set_cert_store)(void *, void *);
+  const void *(*client_method)(void);
+  void *(*ctx_new)(const void *);
+  void (*ctx_free)(void *);
   void (*err_clear)(void);
   int ready;
 } ossl;
@@ -49,9 +52,13 @@ static void find_openssl(void) {
   *(void **)&ossl.store_load_locations = dlsym(lib, "X509_STORE_load_locations");
   *(void **)&ossl.store_set_flags = dlsym(lib, "X509_STORE_set_flags");
   *(void **)&ossl.ctx_set_cert_store = dlsym(lib, "SSL_CTX_set_cert_store");
+  *(void **)&ossl.client_method = dlsym(lib, "TLS_client_method");
+  *(void **)&ossl.ctx_new = dlsym(lib, "SSL_CTX_new");
+  *(void **)&ossl.ctx_free = dlsym(lib, "SSL_CTX_free");
   *(void **)&ossl.err_clear = dlsym(lib, "ERR_clear_error");
   ossl.ready = ossl.store_new && ossl.store_free && ossl.store_up_ref && ossl.store_load_locations &&
-               ossl.store_set_flags && ossl.ctx_set_cert_store && ossl.err_clear;
+               ossl.store_set_flags && ossl.ctx_set_cert_store && ossl.client_method && ossl.ctx_new &&
+               ossl.ctx_free && ossl.err_clear;
   dlclose(lib);
 }
 
@@ -110,6 +117,17 @@ CURLcode gi_castore_drop(CURL *e) {
   CURLcode rc = curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, (curl_ssl_ctx_callback)NULL);
   /* a libcurl without the option never took a store */
   return rc == CURLE_UNKNOWN_OPTION || rc == CURLE_NOT_BUILT_IN ? CURLE_OK : rc;
+}
+
+int gi_castore_warm_tls(void) {
+  void *ctx;
+  if (pthread_once(&find_once, find_openssl) != 0 || !ossl.ready) return 0;
+  if ((ctx = ossl.ctx_new(ossl.client_method())) == NULL) {
+    ossl.err_clear();
+    return 0;
+  }
+  ossl.ctx_free(ctx);
+  return 1;
 }
 
 int gi_castore_available(void) {

@@ -17,7 +17,7 @@
  * folder cannot be loaded (libcurl then says why, naming it).
  *
  * The contract: gi_castore_new reads the file now (call it outside a
- * poll); a castore is used by one thread at a time, as its client is;
+ * poll), and so does gi_castore_warm_tls its setup; a castore is used by one thread at a time, as its client is;
  * connections keep the store alive after gi_castore_free (OpenSSL counts
  * its references).  Call only after gi_curl_load() succeeded.  No Lua. */
 #ifndef GPTIMAGE_CASTORE_H
@@ -43,6 +43,12 @@ CURLcode gi_castore_drop(CURL *e);
 
 /* 1 when stores can be made here: libcurl's TLS library is OpenSSL */
 int gi_castore_available(void);
+
+/* OpenSSL 3 sets itself up on its first context (about 1 ms here: its
+ * providers and algorithm tables), which libcurl makes in the poll that
+ * opens the first TLS connection.  Making and freeing one context pays
+ * that in the caller instead: 1 when done, 0 with another TLS library. */
+int gi_castore_warm_tls(void);
 
 /* How many connections took a castore's store in this process: a count
  * the specs read (gptimage.trust().shared_connections). */

@@ -1,12 +1,12 @@
 /* trust: the certificate authorities transfers load (see trust.h). */
 #include <dirent.h>
-#include <dlfcn.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "curlapi.h"
+#include "castore.h"
 #include "trust.h"
 #include "fnv.h"
 
@@ -246,34 +246,6 @@ static int reads_hashed_dirs(void) {
                  strstr(ssl, "quictls"));
 }
 
-/* OpenSSL 3 sets itself up on its first context (about 1 ms here: its
- * providers and algorithm tables), which libcurl makes in the poll that
- * opens the first TLS connection.  Making and freeing one context now pays
- * that here instead.  Only a libssl libcurl already loaded is used; with
- * another TLS library nothing happens. */
-static int warm_tls(void) {
-  static const char *names[] = {"libssl.so.3", "libssl.so.1.1"};
-  size_t i;
-  for (i = 0; i < sizeof names / sizeof *names; i++) {
-    void *lib = dlopen(names[i], RTLD_LAZY | RTLD_LOCAL | RTLD_NOLOAD), *ctx;
-    void *(*method)(void);
-    void *(*ctx_new)(const void *);
-    void (*ctx_free)(void *);
-    int ok = 0;
-    if (lib == NULL) continue;
-    *(void **)&method = dlsym(lib, "TLS_client_method");
-    *(void **)&ctx_new = dlsym(lib, "SSL_CTX_new");
-    *(void **)&ctx_free = dlsym(lib, "SSL_CTX_free");
-    if (method && ctx_new && ctx_free && (ctx = ctx_new(method())) != NULL) {
-      ctx_free(ctx);
-      ok = 1;
-    }
-    dlclose(lib);
-    return ok;
-  }
-  return 0;
-}
-
 static const char *env_path(const char *name) {
   const char *v = getenv(name);
   return v && *v ? v : NULL;
@@ -300,7 +272,7 @@ static void judge_default(void) {
   default_trust.source = env_file || env_dir ? "environment" : curl_file || curl_dir ? "libcurl" : "none";
   default_trust.use_dir_only = default_trust.same_certificates && reads_hashed_dirs();
   if (probe) curl_easy_cleanup(probe);
-  default_trust.tls_ready = warm_tls();
+  default_trust.tls_ready = gi_castore_warm_tls();
 }
 
 const gi_trust *gi_trust_default(void) {

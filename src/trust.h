@@ -23,7 +23,8 @@
  * also has OpenSSL, when libcurl loaded it, make its first context, so
  * that the first TLS connection does not pay OpenSSL's setup in a poll.
  *
- * Pure C but for the libcurl probe of gi_trust_default(); no Lua. */
+ * Pure C but for the libcurl probe and the OpenSSL warm-up (castore.h) of
+ * gi_trust_default(); no Lua. */
 #ifndef GPTIMAGE_TRUST_H
 #define GPTIMAGE_TRUST_H
 
