@@ -42,6 +42,11 @@ describe("over HTTP/2 with TLS", function()
     assert.is_string(record.headers["x-h2-stream"])
     assert.equals("Bearer sk-test", record.headers.authorization)
     assert.equals(before + 1, sessions())
+    -- the pass on another libcurl (scripts/test.sh) checks it runs on that one
+    local libcurl = os.getenv("GPTIMAGE_EXPECT_LIBCURL")
+    if libcurl then
+      assert.matches("libcurl " .. libcurl:gsub("%p", "%%%0"), record.headers["user-agent"])
+    end
   end)
 
   it("refuses a server its CA does not vouch for", function()
