@@ -180,4 +180,29 @@ describe("over HTTP/2 with TLS", function()
     local bytes = assert(client:generate{ prompt = "big bytes" })
     assert.equals(srv:image(srv:last_request().images[1]), bytes.images[1].bytes)
   end)
+  -- libcurl 8 reads one 16 KiB chunk of a stream per call and asks to be
+  -- called again at once: a poll goes on while it asks and the budget
+  -- lasts, so a game polling once a frame is not held to 16 KiB a frame.
+  -- Counted in bytes per poll: the data piles up between polls, and one
+  -- poll of them at least takes far more than a chunk.
+  it("a poll with budget left takes more than one chunk of a stream", function()
+    srv:config{ image_bytes = 3000000 }
+    local job = client:start("generate", { prompt = "frames" })
+    local last, most, polls, length = 0, 0, 0, nil
+    while not job:done() and polls < 2000 do
+      gptimage.os.sleep(0.05)
+      client:poll(30)
+      polls = polls + 1
+      local received, expected = job:progress()
+      length = length or expected
+      -- the poll that ends the job took the rest of the body (all of it
+      -- when no poll before saw the headers)
+      if job:done() then received = length or 3000000 end
+      if received - last > most then most = received - last end
+      last = received
+    end
+    local res = assert(job:result())
+    assert.equals(srv:image(srv:last_request().images[1]), res.images[1].bytes)
+    assert.is_true(most > 256 * 1024, string.format("at most %d bytes in one poll, %d polls", most, polls))
+  end)
 end)

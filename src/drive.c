@@ -156,10 +156,29 @@ static void measure_read_cost(gi_client *c, double started) {
   c->read_cost = c->read_cost > 0 ? 0.75 * c->read_cost + 0.25 * cost : cost;
 }
 
+/* curl's work for the round.  libcurl 8 reads at most a chunk or a few
+ * of a transfer per call (16 KiB of an HTTP/2 stream) and asks, with a
+ * timeout of 0, to be called again at once for the rest: a caller that
+ * polls once per frame would get 16 KiB a frame.  So the round calls it
+ * again while curl asks so and the budget lasts, and no more than
+ * PERFORM_CALLS_MAX times (libcurl 7.88 reads what the socket has in one
+ * call, and seldom asks). */
+#define PERFORM_CALLS_MAX 64
+
+static void perform(lua_State *L, gi_client *c) {
+  int running = 0, calls = 0;
+  long curl_ms;
+  for (;;) {
+    if (curl_multi_perform(c->multi, &running) != CURLM_OK) luaL_error(L, "gptimage: curl_multi_perform failed");
+    if (running == 0 || ++calls >= PERFORM_CALLS_MAX) return;
+    if (c->round_deadline > 0 && gi_now() >= c->round_deadline) return;
+    if (curl_multi_timeout(c->multi, &curl_ms) != CURLM_OK || curl_ms != 0) return;
+  }
+}
+
 /* The round itself, called protected with the client at index 1. */
 static int drive_round(lua_State *L) {
   gi_client *c = (gi_client *)lua_touserdata(L, 1);
-  int running = 0;
   CURLMsg *msg;
   int left, failed;
   double started;
@@ -168,7 +187,7 @@ static int drive_round(lua_State *L) {
   if (c->read_cost <= 0) c->read_cost = READ_COST_GUESS_PER_BYTE * (double)gi_client_receive_buffer(c);
   gi_job_start_due_retries(L, c, started);
   resume_paused(L, 1, c);
-  if (curl_multi_perform(c->multi, &running) != CURLM_OK) luaL_error(L, "gptimage: curl_multi_perform failed");
+  perform(L, c);
   measure_read_cost(c, started);
   while ((msg = curl_multi_info_read(c->multi, &left)) != NULL) {
     gi_job *job = NULL;
