@@ -410,7 +410,15 @@ def main():
         return
     want_h2 = not args.no_polls and shutil.which("node") and shutil.which("openssl")
     front = polls.H2Front(server.root, work_dir) if want_h2 else None
-    transports = [("HTTP/1.1", server.base_url, None)] + ([("HTTP/2", front.base_url, front.ca_file)] if front else [])
+    transports = [("HTTP/1.1", server.base_url, None, None)]
+    if front:
+        transports.append(("HTTP/2", front.base_url, front.ca_file, None))
+        # the same module on libcurl 8 where the system's is 7.88: it reads
+        # HTTP/2 a chunk per call, and most users have it
+        curl8 = polls.libcurl8_dir()
+        if curl8:
+            transports.append((polls.LIBCURL8, front.base_url, front.ca_file,
+                               {"LD_LIBRARY_PATH": curl8 + os.pathsep + os.environ.get("LD_LIBRARY_PATH", "")}))
     if args.only_trust:
         if not front:
             fail("the trust figures need node and openssl for the HTTP/2 front")
@@ -547,7 +555,7 @@ def main():
     target("8 concurrent delayed calls <= 1.15x one", fmt_ratio(eight.wall, one.wall), eight.wall <= 1.15 * one.wall)
     if poll_results:
         poll_lines = polls.poll_table(poll_results, polls.load_baseline(args.poll_baseline))[0]
-        for transport in ("HTTP/1.1", "HTTP/2"):
+        for transport in ("HTTP/1.1", "HTTP/2", polls.LIBCURL8):
             for mode in polls.MODES:
                 picked = [r for key, r in poll_results.items()
                           if key.endswith("|" + transport) and "|%s|" % mode in key]

@@ -33,6 +33,8 @@ MODES = ["save", "bytes", "buffer"]
 JOBS = [1, 4, 16]
 # 0: polls back to back; 16: one poll per 60 fps frame, data piling up between.
 PACINGS = [0, 16]
+# the transport label of the HTTP/2 cases run on libcurl 8 (libcurl8_dir)
+LIBCURL8 = "HTTP/2 on libcurl 8"
 
 
 class H2Front:
@@ -84,11 +86,23 @@ def case_key(size_label, mode, jobs, pacing, transport):
     return "%s|%s|%d|%d|%s" % (size_label, mode, jobs, pacing, transport)
 
 
-def poll_case(tools, base_url, ca_file, mode, jobs, pacing, work_dir):
+def libcurl8_dir():
+    """The folder of a libcurl 8 to run the same module on when the
+    system's is older (scripts/libcurl8.sh), or None."""
+    script = os.path.join(SOURCE_DIR, "scripts", "libcurl8.sh")
+    env = dict(os.environ)
+    env.pop("CI", None)  # none to be had is no error here: the rows are left out
+    answer = subprocess.run(["bash", script, os.path.join(SOURCE_DIR, "build", "libcurl8")], env=env,
+                            capture_output=True, text=True)
+    found = answer.stdout.strip()
+    return found if answer.returncode == 0 and found else None
+
+
+def poll_case(tools, base_url, ca_file, mode, jobs, pacing, work_dir, env=None):
     out_dir = tempfile.mkdtemp(prefix="poll-", dir=work_dir)
     argv = [tools.lua, os.path.join(BENCH_DIR, "poll_job.lua"), base_url, out_dir, mode, str(jobs), str(pacing),
             ca_file or "-"]
-    answer = subprocess.run(argv, env=tools.lua_env, capture_output=True, text=True)
+    answer = subprocess.run(argv, env=dict(tools.lua_env, **(env or {})), capture_output=True, text=True)
     shutil.rmtree(out_dir, ignore_errors=True)
     if answer.returncode != 0:
         raise RuntimeError("%s exited with %d\n%s%s" % (" ".join(argv), answer.returncode, answer.stdout,
@@ -100,7 +114,7 @@ def run_polls(tools, server, work_dir, transports, quick=False, only=None):
     """Every per-poll case (those whose key contains `only`, when given);
     returns {case key: figures}."""
     results = {}
-    for transport, base_url, ca_file in transports:
+    for transport, base_url, ca_file, env in transports:
         for size_label, image_bytes in SIZES:
             server.config(image_bytes=image_bytes)
             for mode in MODES:
@@ -113,7 +127,7 @@ def run_polls(tools, server, work_dir, transports, quick=False, only=None):
                         sys.stderr.write("  per poll: %s %s %d jobs, %d ms between polls, %s\n"
                                          % (size_label, mode, jobs, pacing, transport))
                         results[case_key(size_label, mode, jobs, pacing, transport)] = poll_case(
-                            tools, base_url, ca_file, mode, jobs, pacing, work_dir)
+                            tools, base_url, ca_file, mode, jobs, pacing, work_dir, env)
     server.config(image_bytes=tools.image_bytes)
     return results
 
