@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the dependencies, builds gptimage for Lua 5.4 and LuaJIT, and runs
 # every test under ctest: the specs on both builds (plus the Neovim and LOVE
-# host tests on LuaJIT, and the Lua 5.4 suite once more on libcurl 8 when the
-# system's is 7), the whole suite again under ASan+UBSan, the core
+# host tests on LuaJIT; both once more on libcurl 8 when the system's is 7,
+# LuaJIT's in the full run only), the whole suite again under ASan+UBSan, the core
 # specs under valgrind, and the fuzzers for a short while.
 #   scripts/test.sh            everything
 #   scripts/test.sh quick      Lua 5.4 and LuaJIT suites only
@@ -23,17 +23,22 @@ run_suite() { # name, cmake args...
   (cd "build/$name" && ctest --output-on-failure -j "$jobs")
 }
 
-run_suite lua5.4 -DGPTIMAGE_LUA=lua5.4
-# the same build again on libcurl 8 where the system has an older one
+# a build's suite again on libcurl 8 where the system has an older one
 # (scripts/libcurl8.sh); a spec checks which libcurl answered
 curl8=$(scripts/libcurl8.sh build/libcurl8)
-if [ -n "$curl8" ]; then
-  echo "== lua5.4 on libcurl 8"
-  (cd build/lua5.4 && LD_LIBRARY_PATH="$curl8${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" GPTIMAGE_EXPECT_LIBCURL=8. \
+on_libcurl8() { # name
+  [ -n "$curl8" ] || return 0
+  echo "== $1 on libcurl 8"
+  (cd "build/$1" && LD_LIBRARY_PATH="$curl8${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" GPTIMAGE_EXPECT_LIBCURL=8. \
     ctest --output-on-failure -j "$jobs")
-fi
+}
+
+run_suite lua5.4 -DGPTIMAGE_LUA=lua5.4
+on_libcurl8 lua5.4
 run_suite luajit -DGPTIMAGE_LUA=luajit
 if [ "$mode" = all ]; then
+  # with the Neovim and LOVE hosts
+  on_libcurl8 luajit
   # linked to libcurl at build time: the whole suite on that variant too, and
   # curl's compile-time option type checks (see src/curlapi.h)
   run_suite asan -DGPTIMAGE_LUA=lua5.4 -DGPTIMAGE_SANITIZE=ON -DGPTIMAGE_HOST_TESTS=OFF -DGPTIMAGE_LAZY_LIBCURL=OFF
