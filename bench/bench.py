@@ -645,6 +645,13 @@ def main():
                     " result to Lua (in bytes mode it copies the image into a Lua string: its cost per MB is"
                     " the last column but one). \"before\" is %s.\n"
                     % (baseline["label"] if baseline else "not recorded (bench/poll_baseline.json)"))
+        curl8 = next((t for t in transports if t[0] == polls.LIBCURL8), None)
+        if curl8:
+            version = subprocess.run([tools.lua, "-e", 'print((require "gptimage".libcurl()))'],
+                                     env=dict(tools.lua_env, **curl8[3]), capture_output=True, text=True)
+            text.append("\"%s\": the HTTP/2 cases again, the same module on libcurl %s (`scripts/libcurl8.sh`, put"
+                        " first on `LD_LIBRARY_PATH`); they have no \"before\".\n"
+                        % (polls.LIBCURL8, version.stdout.strip() or "8"))
         text.extend(poll_lines)
     if love_figures:
         text.append("\n## LÖVE frames\n")
