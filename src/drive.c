@@ -171,7 +171,7 @@ static void perform(lua_State *L, gi_client *c) {
   for (;;) {
     if (curl_multi_perform(c->multi, &running) != CURLM_OK) luaL_error(L, "gptimage: curl_multi_perform failed");
     if (running == 0 || ++calls >= PERFORM_CALLS_MAX) return;
-    if (c->round_deadline > 0 && gi_now() >= c->round_deadline) return;
+    if (budget_spent(c)) return;
     if (curl_multi_timeout(c->multi, &curl_ms) != CURLM_OK || curl_ms != 0) return;
   }
 }
