@@ -418,7 +418,8 @@ def main():
         curl8 = polls.libcurl8_dir()
         if curl8:
             transports.append((polls.LIBCURL8, front.base_url, front.ca_file,
-                               {"LD_LIBRARY_PATH": curl8 + os.pathsep + os.environ.get("LD_LIBRARY_PATH", "")}))
+                               {"LD_LIBRARY_PATH": os.pathsep.join(
+                                   [curl8] + [p for p in [os.environ.get("LD_LIBRARY_PATH")] if p])}))
     if args.only_trust:
         if not front:
             fail("the trust figures need node and openssl for the HTTP/2 front")

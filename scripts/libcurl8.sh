@@ -46,7 +46,7 @@ printf 'deb [signed-by=%s] http://deb.debian.org/debian bookworm-backports main\
 apt_opts=(
   -o "Dir::Etc::SourceList=$dir/sources.list" -o Dir::Etc::SourceParts=-
   -o "Dir::State::Lists=$dir/lists" -o "Dir::Cache=$dir/cache"
-  -o Dir::State::Status=/var/lib/dpkg/status -o Debug::NoLocking=1
+  -o Debug::NoLocking=1
   -o APT::Get::List-Cleanup=0
 )
 if ! apt-get "${apt_opts[@]}" update >"$dir/apt.log" 2>&1 ||
