@@ -30,7 +30,12 @@ case "$system" in
 esac
 
 lib="$dir/root/usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -dumpmachine)"
-if [ -e "$lib/libcurl.so.4" ]; then
+# it loads with the libraries this system has (a later backport may want
+# newer ones): said here plainly, not as a suite that fails to start
+loads() {
+  python3 -c 'import ctypes, sys; ctypes.CDLL(sys.argv[1]).curl_version' "$lib/libcurl.so.4" 2>"$dir/load.log"
+}
+if [ -e "$lib/libcurl.so.4" ] && loads; then
   echo "$lib"
   exit 0
 fi
@@ -42,6 +47,7 @@ if [ "${ID:-}" != debian ] || [ "${VERSION_CODENAME:-}" != bookworm ] || [ ! -r 
 fi
 
 mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial" "$dir/debs"
+rm -f "$dir"/debs/*.deb # only the version fetched now is unpacked
 printf 'deb [signed-by=%s] http://deb.debian.org/debian bookworm-backports main\n' "$keyring" > "$dir/sources.list"
 apt_opts=(
   -o "Dir::Etc::SourceList=$dir/sources.list" -o Dir::Etc::SourceParts=-
@@ -57,5 +63,9 @@ rm -rf "$dir/root"
 for deb in "$dir"/debs/libcurl4_*.deb; do dpkg-deb -x "$deb" "$dir/root"; done
 if [ ! -e "$lib/libcurl.so.4" ]; then
   skip "the package held no $lib/libcurl.so.4"
+fi
+if ! loads; then
+  rm -rf "$dir/root"
+  skip "$lib/libcurl.so.4 does not load here: $(tail -n 1 "$dir/load.log")"
 fi
 echo "$lib"
