@@ -472,12 +472,9 @@ int gi_sink_commit(gi_sink *s) {
   if (rc != 0) return fail(s, GI_SINK_EIO, "cannot write %s: %s", s->path, strerror(errno));
   /* the file being replaced is freed on another thread (reaper.h) */
   old = gi_reaper_hold(s->path);
-  if (rename(s->tmp, s->path) != 0) {
-    int err = errno;
-    gi_reaper_release(old);
-    return fail(s, GI_SINK_EIO, "cannot save %s: %s", s->path, strerror(err));
-  }
+  rc = rename(s->tmp, s->path) != 0 ? errno : 0;
   gi_reaper_release(old);
+  if (rc != 0) return fail(s, GI_SINK_EIO, "cannot save %s: %s", s->path, strerror(rc));
   s->committed = 1;
   free(s->tmp);
   s->tmp = NULL;

@@ -16,8 +16,9 @@
  * load their authorities as before, and so they do when the file or the
  * folder cannot be loaded (libcurl then says why, naming it).
  *
- * The contract: gi_castore_new reads the file now (call it outside a
- * poll), and so does gi_castore_warm_tls its setup; a castore is used by one thread at a time, as its client is;
+ * The contract: gi_castore_new reads the file now, and
+ * gi_castore_warm_tls does OpenSSL's setup now (call both outside a poll);
+ * a castore is used by one thread at a time, as its client is;
  * connections keep the store alive after gi_castore_free (OpenSSL counts
  * its references).  Call only after gi_curl_load() succeeded.  No Lua. */
 #ifndef GPTIMAGE_CASTORE_H
