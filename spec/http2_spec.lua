@@ -107,6 +107,23 @@ describe("over HTTP/2 with TLS", function()
     end
   end)
 
+  it("fetches the images of a url answer over HTTP/2 as well, on the same connection", function()
+    local res = assert(client:generate{ model = "dall-e-2", prompt = "a", size = "256x256", n = 2,
+                                        response_format = "url", save = dir .. "/u.png" })
+    assert.equals(2, #res.images)
+    for _, image in ipairs(res.images) do
+      assert.is_true(util.is_png(util.read(image.path)))
+    end
+    local records = srv:requests()
+    assert.equals(3, #records)
+    assert.equals("POST", records[1].method)
+    for index = 2, 3 do
+      assert.equals("GET", records[index].method)
+      assert.matches("^/files/", records[index].path)
+      assert.equals(connection_of(records[1]), connection_of(records[index]))
+    end
+  end)
+
   it("retries a 500 on the same connection", function()
     client:close()
     client = gptimage.new{ api_key = "sk-test", base_url = srv.base_url, ca_file = srv.ca_file,

@@ -264,6 +264,43 @@ describe("trust", function()
       assert.equals(1, #srv:requests())
     end)
 
+    it("an image download the folder failed goes again at once with the bundle, no retry spent", function()
+      local path = dir .. "/misnamed-download"
+      assert(os.execute("mkdir " .. q(path)))
+      util.write(path .. "/00000000.0", util.read(srv.ca_file))
+      -- the API over plain HTTP, the image at the TLS front (the fake names
+      -- the host a Forwarded header gives): the download makes the process's
+      -- first TLS connection.  Its one retry goes to the image host's 503.
+      srv:fault{ action = "status", status = 503, path = "/files/", times = 1 }
+      local script = dir .. "/child-download.lua"
+      util.write(script, [[
+        local gptimage = require "gptimage"
+        local client = gptimage.new{ api_key = "sk-test", base_url = arg[1], max_retries = 1,
+                                     timeout = tonumber(arg[3]),
+                                     headers = { Forwarded = 'proto=https;host="' .. arg[2] .. '"' } }
+        local res, err = client:generate{ model = "dall-e-2", prompt = "a", size = "256x256",
+                                          response_format = "url", save = arg[4] }
+        client:close()
+        print(res and "ok" or err.kind .. ": " .. err.message, gptimage.trust().uses)
+      ]])
+      local save = dir .. "/downloaded.png"
+      local out, code = util.run("env SSL_CERT_FILE=" .. q(srv.ca_file) .. " SSL_CERT_DIR=" .. q(path) .. " "
+        .. q(LUA) .. " " .. q(script) .. " " .. q(srv.root .. "/v1") .. " " .. q(srv.h2_root:match("//(.+)$"))
+        .. " " .. tostring(60 * SLOW) .. " " .. q(save))
+      assert.equals(0, code, out)
+      assert.equals("ok both", (out:gsub("%s+$", ""):match("[^\n]*$"):gsub("\t", " ")))
+      assert.is_true(util.is_png(util.read(save)))
+      local gets = 0
+      for _, record in ipairs(srv:requests()) do
+        if record.method == "GET" then
+          gets = gets + 1
+          assert.is_string(record.headers["x-h2-connection"])
+        end
+      end
+      -- the 503, then the image: the try the folder failed sent nothing
+      assert.equals(2, gets)
+    end)
+
     it("a server neither vouches for fails, and the folder stays in use", function()
       assert.equals("environment dir true network dir",
         child(other, hashed_dir(dir, "env4", { other })))

@@ -63,6 +63,7 @@ static int start_download(lua_State *L, int job_idx, gi_job *job) {
   job->excerpt_len = 0;
   job->retry_after = -1;
   job->download_attempt = 1;
+  job->refused_retried = 0; /* each image its own once (transfer.h) */
   if (gi_transfer_attach(job) != 0) {
     gi_transfer_fail(job, "io", "%s", "cannot start the image download");
     return -1;
@@ -76,17 +77,24 @@ static int download_retryable(CURLcode rc, long status) {
   return rc == CURLE_OK ? gi_retry_status_retryable(status) : gi_retry_curl_retryable(rc);
 }
 
-/* The image at download_index is fetched again after a backoff, into a new
- * temporary file (the broken one is removed). -1 when that cannot be set
- * up: the failure is then reported as it was. */
-static int retry_download(gi_job *job) {
+/* The image at download_index is fetched again into a new temporary file
+ * (the broken one is removed): after a backoff, as one more attempt, or at
+ * once and not counted when the failure was not the image host's (a kept
+ * connection it had closed, trust to try again with; as for the request
+ * itself, result.c). -1 when that cannot be set up: the failure is then
+ * reported as it was. */
+static int retry_download(gi_job *job, int at_once) {
   char err[300];
   gi_sink *fresh = gi_sink_new_file(gi_sink_path(job->current), 0, err, sizeof err);
   if (fresh == NULL) return -1;
   gi_transfer_put_image(job, job->download_index, fresh); /* frees the broken one */
   job->current = fresh;
-  job->download_attempt++;
-  gi_retry_wait(job, gi_now() + gi_retry_backoff(job->download_attempt, job->retry_after));
+  if (at_once) {
+    gi_retry_wait(job, gi_now());
+  } else {
+    job->download_attempt++;
+    gi_retry_wait(job, gi_now() + gi_retry_backoff(job->download_attempt, job->retry_after));
+  }
   job->status = 0;
   job->received = 0;
   job->body_started = 0;
@@ -110,13 +118,12 @@ static int is_image(const gi_job *job) {
 
 void gi_download_done(lua_State *L, int job_idx, gi_job *job, CURLcode rc) {
   long status = 0;
-  int again = gi_transfer_trust_fallback(job, rc);
+  int again = gi_transfer_trust_fallback(job, rc) || gi_transfer_refused_on_reuse(job, rc);
   curl_easy_getinfo(job->easy, CURLINFO_RESPONSE_CODE, &status);
   job->status = status;
-  if (!job->fail_kind &&
-      (again ||
-       (download_retryable(rc, status) && job->download_attempt <= job->max_retries)) &&
-      job->current && retry_download(job) == 0)
+  if (!job->fail_kind && job->current &&
+      (again || (download_retryable(rc, status) && job->download_attempt <= job->max_retries)) &&
+      retry_download(job, again) == 0)
     return;
   if (!job->fail_kind && rc != CURLE_OK)
     gi_transfer_fail(job, rc == CURLE_OPERATION_TIMEDOUT ? "timeout" : "network", "image download failed: %s",

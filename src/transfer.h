@@ -39,7 +39,7 @@ int gi_transfer_trust_fallback(gi_job *job, CURLcode rc);
  * fails it with CURLE_HTTP2 before any answer.  The server processed none
  * of it (its stream comes after the last one the server took), so 1: it
  * goes again at once on a new connection, not counted as a retry, once
- * per job.  Otherwise 0. */
+ * per request and once per image download.  Otherwise 0. */
 int gi_transfer_refused_on_reuse(gi_job *job, CURLcode rc);
 /* a scanner whose b64_json values go to the job's image sinks, or NULL */
 gi_scanner *gi_transfer_new_scanner(gi_job *job);

@@ -12,7 +12,9 @@
 //   handshake instead of silently falling back.
 // - Each forwarded request carries `x-h2-connection: N` (N numbers the
 //   HTTP/2 sessions from 1) and `x-h2-stream: ID`, so the fake's records say
-//   which connection and stream every request came over.
+//   which connection and stream every request came over, and
+//   `forwarded: proto=https;host="HOST:PORT"` (RFC 7239), so that the image
+//   URLs the fake hands out point at the front too.
 // - An upstream answer that ends early (the fake's reset, truncate, drop)
 //   becomes RST_STREAM INTERNAL_ERROR on that stream only, as an HTTP/2
 //   server does; a stream the client resets (a cancelled job) aborts its
@@ -90,6 +92,7 @@ function forward(stream, headers, sessionNumber) {
   requestHeaders.host = upstream.host;
   requestHeaders["x-h2-connection"] = String(sessionNumber);
   requestHeaders["x-h2-stream"] = String(stream.id);
+  requestHeaders.forwarded = `proto=https;host="${headers[":authority"] || upstream.host}"`;
   const request = http.request({
     agent, host: upstream.hostname, port: upstream.port,
     method: headers[":method"], path: headers[":path"], headers: requestHeaders,

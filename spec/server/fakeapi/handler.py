@@ -154,6 +154,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
     # -- sending
 
     def file_base_url(self):
+        """Where the images a url answer names are fetched: this server, or
+        the proxy before it that said so in a Forwarded header (RFC 7239:
+        proto and host of its first element)."""
+        fields = {}
+        for pair in (self.headers.get("Forwarded") or "").split(",")[0].split(";"):
+            name, _, value = pair.strip().partition("=")
+            fields[name.lower()] = value.strip('"')
+        if fields.get("proto") in ("http", "https") and re.match(r"^[A-Za-z0-9.\-\[\]:]+$", fields.get("host", "")):
+            return "%s://%s" % (fields["proto"], fields["host"])
         return "http://127.0.0.1:%d" % self.state.port
 
     def pretty(self):
