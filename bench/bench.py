@@ -644,7 +644,11 @@ def main():
                     " back to back or with a 60 fps frame (16 ms) between polls; each poll is timed by the"
                     " process's CPU clock (`bench/poll_job.lua`). A delivery is a poll that hands a finished"
                     " result to Lua (in bytes mode it copies the image into a Lua string: its cost per MB is"
-                    " the last column but one). \"before\" is %s.\n"
+                    " the last column but one). \"before\" is %s. These machines are virtual: the CPU clock"
+                    " also runs while the host has taken the core away, so a single poll of several ms in a"
+                    " case whose others stay under one is often that, not work (`perf record -k"
+                    " CLOCK_MONOTONIC` over two such polls, of 2.2 and 5.0 ms, took no sample at all for 2 and 4.5 ms"
+                    " of them).\n"
                     % (baseline["label"] if baseline else "not recorded (bench/poll_baseline.json)"))
         curl8 = next((t for t in transports if t[0] == polls.LIBCURL8), None)
         if curl8:
