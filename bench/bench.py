@@ -336,9 +336,14 @@ def hosts_only(args, server, work_dir):
     """The LÖVE frames and Neovim ticks alone, printed as their tables with
     the load average (the shared machine's other work shows in the wall clock)."""
     sys.stdout.write("load average before: %s\n" % " ".join("%.2f" % v for v in os.getloadavg()))
+    curl8_env = polls.libcurl8_env()
+    love8 = nvim8 = None
     try:
         love = polls.love_frames(server, args.luajit_module_dir, runs=args.host_runs)
         nvim = polls.nvim_ticks(server, args.luajit_module_dir, work_dir)
+        if curl8_env:
+            love8 = polls.love_frames(server, args.luajit_module_dir, runs=args.host_runs, extra_env=curl8_env)
+            nvim8 = polls.nvim_ticks(server, args.luajit_module_dir, work_dir, extra_env=curl8_env)
     except RuntimeError as error:
         fail(str(error))
     baseline = polls.load_baseline()
@@ -350,6 +355,9 @@ def hosts_only(args, server, work_dir):
         sys.stdout.write("\n".join(polls.nvim_table(nvim, baseline)) + "\n")
     else:
         sys.stdout.write("Neovim ticks: skipped (nvim or %s/gptimage.so missing)\n" % args.luajit_module_dir)
+    for title, figures, table in (("LÖVE frames", love8, polls.love_table), ("Neovim ticks", nvim8, polls.nvim_table)):
+        if figures:
+            sys.stdout.write("%s on libcurl 8:\n%s\n" % (title, "\n".join(table(figures, None))))
     sys.stdout.write("load average after: %s\n" % " ".join("%.2f" % v for v in os.getloadavg()))
 
 
@@ -410,16 +418,16 @@ def main():
         return
     want_h2 = not args.no_polls and shutil.which("node") and shutil.which("openssl")
     front = polls.H2Front(server.root, work_dir) if want_h2 else None
+    # the same module on libcurl 8 where the system's is 7.88: it reads
+    # HTTP/2 a chunk per call, and most users (and their games and editors)
+    # have it
+    curl8_env = polls.libcurl8_env() if not args.no_polls else None
+    curl8_version = polls.libcurl_version(tools.lua, dict(tools.lua_env, **curl8_env)) if curl8_env else None
     transports = [("HTTP/1.1", server.base_url, None, None)]
     if front:
         transports.append(("HTTP/2", front.base_url, front.ca_file, None))
-        # the same module on libcurl 8 where the system's is 7.88: it reads
-        # HTTP/2 a chunk per call, and most users have it
-        curl8 = polls.libcurl8_dir()
-        if curl8:
-            transports.append((polls.LIBCURL8, front.base_url, front.ca_file,
-                               {"LD_LIBRARY_PATH": os.pathsep.join(
-                                   [curl8] + [p for p in [os.environ.get("LD_LIBRARY_PATH")] if p])}))
+        if curl8_env:
+            transports.append((polls.LIBCURL8, front.base_url, front.ca_file, curl8_env))
     if args.only_trust:
         if not front:
             fail("the trust figures need node and openssl for the HTTP/2 front")
@@ -481,11 +489,14 @@ def main():
         server.config(delay=0, image_bytes=4 * args.image_bytes)
         case("n1big", "one call n=1 of %.0f MB, saved" % (4 * args.image_bytes / 1e6), 1, 1, "save")
         server.config(image_bytes=args.image_bytes)
-        poll_results = h2_rows = love_figures = nvim_figures = None
+        poll_results = h2_rows = love_figures = nvim_figures = love8 = nvim8 = None
         if not args.no_polls:
             poll_results = polls.run_polls(tools, server, work_dir, transports, args.quick)
             love_figures = polls.love_frames(server, args.luajit_module_dir)
             nvim_figures = polls.nvim_ticks(server, args.luajit_module_dir, work_dir)
+            if curl8_env:
+                love8 = polls.love_frames(server, args.luajit_module_dir, extra_env=curl8_env)
+                nvim8 = polls.nvim_ticks(server, args.luajit_module_dir, work_dir, extra_env=curl8_env)
         trust_figures = None
         if front:
             h2_rows, h2_sessions, h2_streams = polls.http2_figures(tools, server, front, work_dir, args.repeat)
@@ -572,13 +583,13 @@ def main():
                        "%.2f ms (%.2f ms with deliveries)" % (other, longest), other <= 2.0)
                 target("client:poll() p99 without a delivery <= 0.5 ms CPU (%s, %s, every case)" % (mode, transport),
                        "%.3f ms (%.3f ms with deliveries)" % (other_p99, p99), other_p99 <= 0.5)
-    if love_figures:
-        for partials, f in sorted(love_figures.items()):
-            target("LÖVE, 6 MB image, %s partials: no frame over 16.7 ms (wall; game-thread CPU)" % partials,
+    for label, figures in (("LÖVE", love_figures), ("LÖVE on libcurl 8", love8)):
+        for partials, f in sorted((figures or {}).items()):
+            target("%s, 6 MB image, %s partials: no frame over 16.7 ms (wall; game-thread CPU)" % (label, partials),
                    "%.1f ms; %.1f ms" % (f["longest_ms"], f["cpu_longest_ms"]), f["longest_ms"] <= 16.7)
-    if nvim_figures:
-        for mode, f in sorted(nvim_figures.items()):
-            target("Neovim, four 6 MB images (%s): no tick over 2 ms" % mode, "%.2f ms" % f["longest_ms"],
+    for label, figures in (("Neovim", nvim_figures), ("Neovim on libcurl 8", nvim8)):
+        for mode, f in sorted((figures or {}).items()):
+            target("%s, four 6 MB images (%s): no tick over 2 ms" % (label, mode), "%.2f ms" % f["longest_ms"],
                    f["longest_ms"] <= 2.0)
     if h2_rows:
         h2_g = next(m for _, tool, m in h2_rows if tool == "gptimage")
@@ -650,13 +661,9 @@ def main():
                     " CLOCK_MONOTONIC` over two such polls, of 2.2 and 5.0 ms, took no sample at all for 2 and 4.5 ms"
                     " of them).\n"
                     % (baseline["label"] if baseline else "not recorded (bench/poll_baseline.json)"))
-        curl8 = next((t for t in transports if t[0] == polls.LIBCURL8), None)
-        if curl8:
-            version = subprocess.run([tools.lua, "-e", 'print((require "gptimage".libcurl()))'],
-                                     env=dict(tools.lua_env, **curl8[3]), capture_output=True, text=True)
+        if curl8_version and front:
             text.append("\"%s\": the HTTP/2 cases again, the same module on libcurl %s (`scripts/libcurl8.sh`, put"
-                        " first on `LD_LIBRARY_PATH`); they have no \"before\".\n"
-                        % (polls.LIBCURL8, version.stdout.strip() or "8"))
+                        " first on `LD_LIBRARY_PATH`); they have no \"before\".\n" % (polls.LIBCURL8, curl8_version))
         text.extend(poll_lines)
     if love_figures:
         text.append("\n## LÖVE frames\n")
@@ -665,11 +672,17 @@ def main():
                     " thread's CPU clock (the wall clock also counts every other process on these shared"
                     " cores). Partial images arrive 0.1 s apart and are drawn as they come.\n")
         text.extend(polls.love_table(love_figures, polls.load_baseline()))
+        if love8:
+            text.append("\nThe same on libcurl %s (the same module, `LD_LIBRARY_PATH`):\n" % curl8_version)
+            text.extend(polls.love_table(love8, None))
     if nvim_figures:
         text.append("\n## Neovim ticks\n")
         text.append("`bench/nvim_ticks.lua` in headless Neovim: `gptimage.nvim` generating four 6 MB images at"
                     " once; every `client:poll()` its timer makes, by the process's CPU clock.\n")
         text.extend(polls.nvim_table(nvim_figures, polls.load_baseline()))
+        if nvim8:
+            text.append("\nThe same on libcurl %s (the same module, `LD_LIBRARY_PATH`):\n" % curl8_version)
+            text.extend(polls.nvim_table(nvim8, None))
     if h2_rows:
         text.append("\n## HTTP/2 over TLS\n")
         text.append("The same fake API behind spec/server/h2_front.mjs (Node's http2, a certificate made"

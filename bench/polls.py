@@ -98,6 +98,23 @@ def libcurl8_dir():
     return found if answer.returncode == 0 and found else None
 
 
+def libcurl8_env():
+    """The environment that runs the same module on libcurl 8 (its folder
+    first on LD_LIBRARY_PATH), or None when there is none to be had."""
+    found = libcurl8_dir()
+    if not found:
+        return None
+    return {"LD_LIBRARY_PATH": os.pathsep.join([found] + [p for p in [os.environ.get("LD_LIBRARY_PATH")] if p])}
+
+
+def libcurl_version(lua, env):
+    """The version of the libcurl the module loads in env (gptimage.libcurl()), "8"
+    when it cannot be read (only asked of libcurl8_env)."""
+    answer = subprocess.run([lua, "-e", 'print((require "gptimage".libcurl()))'], env=env,
+                            capture_output=True, text=True)
+    return answer.stdout.strip() or "8"
+
+
 def poll_case(tools, base_url, ca_file, mode, jobs, pacing, work_dir, env=None):
     out_dir = tempfile.mkdtemp(prefix="poll-", dir=work_dir)
     argv = [tools.lua, os.path.join(BENCH_DIR, "poll_job.lua"), base_url, out_dir, mode, str(jobs), str(pacing),
@@ -186,20 +203,22 @@ def http2_figures(tools, server, front, work_dir, repeat):
     return rows, after["sessions"] - before, after["max_open_streams"]
 
 
-def love_frames(server, luajit_dir, source_dir=SOURCE_DIR, runs=3):
+def love_frames(server, luajit_dir, source_dir=SOURCE_DIR, runs=3, extra_env=None):
     """Frame times of bench/love_frames in a real LÖVE window under Xvfb, 6 MB
     images, without and with 2 partial images; {partials: figures}, or None
-    when love, xvfb-run or a LuaJIT build is missing."""
+    when love, xvfb-run or a LuaJIT build is missing. extra_env: added to
+    the game's environment (libcurl8_env)."""
     love, xvfb = shutil.which("love"), shutil.which("xvfb-run")
     if not love or not xvfb or not luajit_dir or not os.path.exists(os.path.join(luajit_dir, "gptimage.so")):
         return None
     figures = {}
     server.config(image_bytes=6000000, sse_interval=0.1)
     env = dict(os.environ, GPTIMAGE_BASE_URL=server.base_url, GPTIMAGE_SOURCE_DIR=source_dir,
-               GPTIMAGE_BUILD_DIR=os.path.abspath(luajit_dir), SDL_AUDIODRIVER="dummy")
+               GPTIMAGE_BUILD_DIR=os.path.abspath(luajit_dir), SDL_AUDIODRIVER="dummy", **(extra_env or {}))
     try:
         for partials in (0, 2):
-            sys.stderr.write("  LÖVE frames: 6 MB image, %d partial images\n" % partials)
+            sys.stderr.write("  LÖVE frames: 6 MB image, %d partial images%s\n"
+                             % (partials, " (libcurl 8)" if extra_env else ""))
             answer = subprocess.run([xvfb, "-a", "-s", "-screen 0 640x480x24", love,
                                      os.path.join(BENCH_DIR, "love_frames"), str(partials), str(runs)],
                                     env=env, capture_output=True, text=True, timeout=300)
@@ -229,10 +248,11 @@ def love_table(figures, baseline):
     return lines
 
 
-def nvim_ticks(server, luajit_dir, work_dir, source_dir=SOURCE_DIR):
+def nvim_ticks(server, luajit_dir, work_dir, source_dir=SOURCE_DIR, extra_env=None):
     """CPU of every gptimage.nvim timer tick while four 6 MB images arrive,
     saved and as bytes (bench/nvim_ticks.lua); {mode: figures}, or None
-    when nvim or a LuaJIT build is missing."""
+    when nvim or a LuaJIT build is missing. extra_env: added to the
+    editor's environment (libcurl8_env)."""
     nvim = shutil.which("nvim")
     if not nvim or not luajit_dir or not os.path.exists(os.path.join(luajit_dir, "gptimage.so")):
         return None
@@ -240,10 +260,11 @@ def nvim_ticks(server, luajit_dir, work_dir, source_dir=SOURCE_DIR):
     server.config(image_bytes=6000000)
     try:
         for mode in ("save", "bytes"):
-            sys.stderr.write("  Neovim ticks: four 6 MB images, %s\n" % mode)
+            sys.stderr.write("  Neovim ticks: four 6 MB images, %s%s\n" % (mode, " (libcurl 8)" if extra_env else ""))
             save_dir = tempfile.mkdtemp(prefix="nvim-", dir=work_dir) if mode == "save" else ""
             env = dict(os.environ, GPTIMAGE_BASE_URL=server.base_url, GPTIMAGE_SOURCE_DIR=source_dir,
-                       GPTIMAGE_BUILD_DIR=os.path.abspath(luajit_dir), GPTIMAGE_SAVE_DIR=save_dir)
+                       GPTIMAGE_BUILD_DIR=os.path.abspath(luajit_dir), GPTIMAGE_SAVE_DIR=save_dir,
+                       **(extra_env or {}))
             answer = subprocess.run([nvim, "--headless", "-u", "NONE", "-i", "NONE", "-n", "-c",
                                      "luafile " + os.path.join(BENCH_DIR, "nvim_ticks.lua")],
                                     env=env, capture_output=True, text=True, timeout=300)
