@@ -118,9 +118,11 @@ static int is_image(const gi_job *job) {
 
 void gi_download_done(lua_State *L, int job_idx, gi_job *job, CURLcode rc) {
   long status = 0;
-  int again = gi_transfer_trust_fallback(job, rc) || gi_transfer_refused_on_reuse(job, rc);
-  curl_easy_getinfo(job->easy, CURLINFO_RESPONSE_CODE, &status);
+  int again;
+  /* the status first: an answer that began means the host took the request */
+  if (curl_easy_getinfo(job->easy, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK) status = 0;
   job->status = status;
+  again = gi_transfer_trust_fallback(job, rc) || gi_transfer_refused_on_reuse(job, rc);
   if (!job->fail_kind && job->current &&
       (again || (download_retryable(rc, status) && job->download_attempt <= job->max_retries)) &&
       retry_download(job, again) == 0)
