@@ -173,6 +173,21 @@ describe("client", function()
     assert.is_nil((gptimage.estimate{ model = "some-future-model" }))
   end)
 
+  it("gptimage.type names the module's own values, as io.type does", function()
+    local client = gptimage.new{ api_key = "sk-test", base_url = srv.base_url, max_retries = 0 }
+    assert.equals("client", gptimage.type(client))
+    local job = client:start("generate", { prompt = "a", buffer = true })
+    assert.equals("job", gptimage.type(job))
+    local res = assert(job:wait())
+    assert.equals("buffer", gptimage.type(res.images[1].buffer))
+    client:close()
+    assert.equals("closed client", gptimage.type(client))
+    for _, other in ipairs({ 1, "client", {}, io.stdout, false, print, res, setmetatable({}, getmetatable(client)) }) do
+      assert.is_nil(gptimage.type(other))
+    end
+    assert.has_error(function() gptimage.type() end)
+  end)
+
   it("decodes base64 strictly", function()
     assert.equals("hello", gptimage.b64decode("aGVsbG8="))
     local bytes, err = gptimage.b64decode("aGVs*G8=")

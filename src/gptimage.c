@@ -160,6 +160,23 @@ static int module_trust(lua_State *L) {
   return 1;
 }
 
+/* gptimage.type(value) -> "client", "closed client", "job", "buffer", or
+ * nil for anything else (as io.type): for the helpers and scripts that
+ * take a client or options, without poking at methods. */
+static int module_type(lua_State *L) {
+  gi_client *c;
+  luaL_checkany(L, 1);
+  if ((c = (gi_client *)luaL_testudata(L, 1, GI_CLIENT_MT)) != NULL)
+    lua_pushstring(L, c->closed ? "closed client" : "client");
+  else if (luaL_testudata(L, 1, GI_JOB_MT) != NULL)
+    lua_pushliteral(L, "job");
+  else if (luaL_testudata(L, 1, GI_BUFFER_MT) != NULL)
+    lua_pushliteral(L, "buffer");
+  else
+    lua_pushnil(L);
+  return 1;
+}
+
 /* gptimage.models and gptimage.options: a fresh copy of the API table on
  * every read, so that no script can change what the module knows. */
 static int module_index(lua_State *L) {
@@ -188,6 +205,7 @@ static const luaL_Reg MODULE_FUNCTIONS[] = {
   {"b64decode", module_b64decode},
   {"libcurl", module_libcurl},
   {"trust", module_trust},
+  {"type", module_type},
   {NULL, NULL}
 };
 

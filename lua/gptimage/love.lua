@@ -46,11 +46,7 @@ local function failure(kind, message)
 end
 
 local function is_client(value)
-  if type(value) ~= "userdata" then
-    return false
-  end
-  local ok, poll = pcall(function() return value.poll end)
-  return ok and type(poll) == "function"
+  return gptimage.type(value) == "client"
 end
 
 local function copy(t)
@@ -140,7 +136,7 @@ function gl.new(client_or_options)
     client = gptimage.new(client or {})
   elseif not is_client(client) then
     error("gptimage.love: new expects a gptimage client or a table of client options, got "
-      .. type(client), 2)
+      .. (gptimage.type(client) or type(client)), 2)
   end
   -- libcurl's loading and the trust store's judging (about 8 ms once per
   -- process) happen now, while the game loads, not in the frame of the

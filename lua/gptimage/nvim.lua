@@ -44,11 +44,7 @@ local timer = nil
 local leave_hook_installed = false
 
 local function is_client(value)
-  if type(value) ~= "userdata" then
-    return false
-  end
-  local ok, poll = pcall(function() return value.poll end)
-  return ok and type(poll) == "function"
+  return gptimage.type(value) == "client"
 end
 
 local function notify_error(message)
@@ -206,7 +202,7 @@ function M.setup(opts)
   local client = opts.client
   if client ~= nil and type(client) ~= "table" and not is_client(client) then
     error("gptimage.nvim: client must be a gptimage client or a table of client options, got "
-      .. type(client), 2)
+      .. (gptimage.type(client) or type(client)), 2)
   end
   if is_client(client) then
     config.client, config.client_options = client, nil

@@ -241,6 +241,17 @@ cases[#cases + 1] = { name = "unsaved images come as a buffer, their bytes made 
     end))
 end }
 
+cases[#cases + 1] = { name = "setup refuses what is not a live client or options, naming it", run = function(done)
+  local closed = gptimage.new{ api_key = "sk-test", base_url = srv.base_url }
+  closed:close()
+  local ok, err = pcall(gi.setup, { client = closed })
+  check(not ok and tostring(err):find("got closed client", 1, true), "a closed client is refused", err)
+  ok, err = pcall(gi.setup, { client = 42 })
+  check(not ok and tostring(err):find("got number", 1, true), "a number is refused", err)
+  check(gi.pending() == 0, "nothing was started")
+  done()
+end }
+
 cases[#cases + 1] = { name = "a batch reports progress and results on the main loop", run = function(done)
   local progress = {}
   gi.batch({ { op = "generate", prompt = "first", quality = "low" },
