@@ -45,10 +45,6 @@ local function failure(kind, message)
   return setmetatable({ kind = kind, message = message }, gptimage.Error)
 end
 
-local function is_client(value)
-  return gptimage.type(value) == "client"
-end
-
 local function copy(t)
   local out = {}
   for key, value in pairs(t) do
@@ -134,7 +130,7 @@ function gl.new(client_or_options)
   local client = client_or_options
   if client == nil or type(client) == "table" then
     client = gptimage.new(client or {})
-  elseif not is_client(client) then
+  elseif gptimage.type(client) ~= "client" then
     error("gptimage.love: new expects a gptimage client or a table of client options, got "
       .. (gptimage.type(client) or type(client)), 2)
   end

@@ -43,10 +43,6 @@ local runs = {}            -- client -> its open run, while it has jobs
 local timer = nil
 local leave_hook_installed = false
 
-local function is_client(value)
-  return gptimage.type(value) == "client"
-end
-
 local function notify_error(message)
   local function show()
     vim.notify(message, vim.log.levels.ERROR)
@@ -200,11 +196,11 @@ function M.setup(opts)
     error("gptimage.nvim: interval must be a whole number of milliseconds >= 1", 2)
   end
   local client = opts.client
-  if client ~= nil and type(client) ~= "table" and not is_client(client) then
+  if client ~= nil and type(client) ~= "table" and gptimage.type(client) ~= "client" then
     error("gptimage.nvim: client must be a gptimage client or a table of client options, got "
       .. (gptimage.type(client) or type(client)), 2)
   end
-  if is_client(client) then
+  if gptimage.type(client) == "client" then
     config.client, config.client_options = client, nil
   elseif client ~= nil then
     config.client, config.client_options = nil, copy(client)
