@@ -225,24 +225,35 @@ describe("trust", function()
   end)
 
   describe("SSL_CERT_FILE and SSL_CERT_DIR", function()
-    -- a fresh process (the default pair is judged once per process): prints
-    -- source, uses, same_certificates, the outcome of a generation and uses after it
-    local function child(file, folder)
+    -- source in a fresh process (the default pair is judged once per
+    -- process) with SSL_CERT_FILE and SSL_CERT_DIR set, its arguments the
+    -- time limit and then args: the last line it printed, tabs as spaces
+    local function run_child(file, folder, source, args)
       local script = dir .. "/child.lua"
-      util.write(script, [[
+      util.write(script, source)
+      local command = { "env", "SSL_CERT_FILE=" .. q(file), "SSL_CERT_DIR=" .. q(folder), q(LUA), q(script),
+                        tostring(60 * SLOW) }
+      for _, arg in ipairs(args) do
+        command[#command + 1] = q(arg)
+      end
+      local out, code = util.run(table.concat(command, " "))
+      assert.equals(0, code, out)
+      return (out:gsub("%s+$", ""):match("[^\n]*$"):gsub("\t", " "))
+    end
+
+    -- prints source, uses, same_certificates, the outcome of a generation
+    -- and uses after it
+    local function child(file, folder)
+      return run_child(file, folder, [[
         local gptimage = require "gptimage"
         local before = assert(gptimage.trust())
-        local client = gptimage.new{ api_key = "sk-test", base_url = arg[1], max_retries = 0,
-                                     timeout = tonumber(arg[2]) }
+        local client = gptimage.new{ api_key = "sk-test", base_url = arg[2], max_retries = 0,
+                                     timeout = tonumber(arg[1]) }
         local res, err = client:generate{ prompt = "a" }
         client:close()
         print(before.source, before.uses, tostring(before.same_certificates),
           res and "ok" or err.kind, gptimage.trust().uses)
-      ]])
-      local out, code = util.run("env SSL_CERT_FILE=" .. q(file) .. " SSL_CERT_DIR=" .. q(folder) .. " "
-        .. q(LUA) .. " " .. q(script) .. " " .. q(srv.base_url) .. " " .. tostring(60 * SLOW))
-      assert.equals(0, code, out)
-      return (out:gsub("%s+$", ""):match("[^\n]*$"):gsub("\t", " "))
+      ]], { srv.base_url })
     end
 
     it("a folder with the bundle's certificates is loaded alone", function()
@@ -272,23 +283,17 @@ describe("trust", function()
       -- the host a Forwarded header gives): the download makes the process's
       -- first TLS connection.  Its one retry goes to the image host's 503.
       srv:fault{ action = "status", status = 503, path = "/files/", times = 1 }
-      local script = dir .. "/child-download.lua"
-      util.write(script, [[
+      local save = dir .. "/downloaded.png"
+      assert.equals("ok both", run_child(srv.ca_file, path, [[
         local gptimage = require "gptimage"
-        local client = gptimage.new{ api_key = "sk-test", base_url = arg[1], max_retries = 1,
-                                     timeout = tonumber(arg[3]),
-                                     headers = { Forwarded = 'proto=https;host="' .. arg[2] .. '"' } }
+        local client = gptimage.new{ api_key = "sk-test", base_url = arg[2], max_retries = 1,
+                                     timeout = tonumber(arg[1]),
+                                     headers = { Forwarded = 'proto=https;host="' .. arg[3] .. '"' } }
         local res, err = client:generate{ model = "dall-e-2", prompt = "a", size = "256x256",
                                           response_format = "url", save = arg[4] }
         client:close()
         print(res and "ok" or err.kind .. ": " .. err.message, gptimage.trust().uses)
-      ]])
-      local save = dir .. "/downloaded.png"
-      local out, code = util.run("env SSL_CERT_FILE=" .. q(srv.ca_file) .. " SSL_CERT_DIR=" .. q(path) .. " "
-        .. q(LUA) .. " " .. q(script) .. " " .. q(srv.root .. "/v1") .. " " .. q(srv.h2_root:match("//(.+)$"))
-        .. " " .. tostring(60 * SLOW) .. " " .. q(save))
-      assert.equals(0, code, out)
-      assert.equals("ok both", (out:gsub("%s+$", ""):match("[^\n]*$"):gsub("\t", " ")))
+      ]], { srv.root .. "/v1", srv.h2_root:match("//(.+)$"), save }))
       assert.is_true(util.is_png(util.read(save)))
       local gets = 0
       for _, record in ipairs(srv:requests()) do

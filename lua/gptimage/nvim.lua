@@ -196,11 +196,12 @@ function M.setup(opts)
     error("gptimage.nvim: interval must be a whole number of milliseconds >= 1", 2)
   end
   local client = opts.client
-  if client ~= nil and type(client) ~= "table" and gptimage.type(client) ~= "client" then
+  local kind = gptimage.type(client)
+  if client ~= nil and type(client) ~= "table" and kind ~= "client" then
     error("gptimage.nvim: client must be a gptimage client or a table of client options, got "
-      .. (gptimage.type(client) or type(client)), 2)
+      .. (kind or type(client)), 2)
   end
-  if gptimage.type(client) == "client" then
+  if kind == "client" then
     config.client, config.client_options = client, nil
   elseif client ~= nil then
     config.client, config.client_options = nil, copy(client)
