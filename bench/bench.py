@@ -339,11 +339,10 @@ def hosts_only(args, server, work_dir):
     curl8_env = polls.libcurl8_env()
     love8 = nvim8 = None
     try:
-        love = polls.love_frames(server, args.luajit_module_dir, runs=args.host_runs)
-        nvim = polls.nvim_ticks(server, args.luajit_module_dir, work_dir)
+        love, nvim = polls.host_figures(server, args.luajit_module_dir, work_dir, runs=args.host_runs)
         if curl8_env:
-            love8 = polls.love_frames(server, args.luajit_module_dir, runs=args.host_runs, extra_env=curl8_env)
-            nvim8 = polls.nvim_ticks(server, args.luajit_module_dir, work_dir, extra_env=curl8_env)
+            love8, nvim8 = polls.host_figures(server, args.luajit_module_dir, work_dir, runs=args.host_runs,
+                                              extra_env=curl8_env)
     except RuntimeError as error:
         fail(str(error))
     baseline = polls.load_baseline()
@@ -492,11 +491,9 @@ def main():
         poll_results = h2_rows = love_figures = nvim_figures = love8 = nvim8 = None
         if not args.no_polls:
             poll_results = polls.run_polls(tools, server, work_dir, transports, args.quick)
-            love_figures = polls.love_frames(server, args.luajit_module_dir)
-            nvim_figures = polls.nvim_ticks(server, args.luajit_module_dir, work_dir)
+            love_figures, nvim_figures = polls.host_figures(server, args.luajit_module_dir, work_dir)
             if curl8_env:
-                love8 = polls.love_frames(server, args.luajit_module_dir, extra_env=curl8_env)
-                nvim8 = polls.nvim_ticks(server, args.luajit_module_dir, work_dir, extra_env=curl8_env)
+                love8, nvim8 = polls.host_figures(server, args.luajit_module_dir, work_dir, extra_env=curl8_env)
         trust_figures = None
         if front:
             h2_rows, h2_sessions, h2_streams = polls.http2_figures(tools, server, front, work_dir, args.repeat)

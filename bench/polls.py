@@ -233,6 +233,13 @@ def love_frames(server, luajit_dir, source_dir=SOURCE_DIR, runs=3, extra_env=Non
     return figures
 
 
+def host_figures(server, luajit_dir, work_dir, runs=3, extra_env=None):
+    """The LÖVE frames and the Neovim ticks (love_frames, nvim_ticks), with
+    extra_env added to both hosts' environment: (love, nvim)."""
+    return (love_frames(server, luajit_dir, runs=runs, extra_env=extra_env),
+            nvim_ticks(server, luajit_dir, work_dir, extra_env=extra_env))
+
+
 def love_table(figures, baseline):
     before = (baseline or {}).get("love", {})
     lines = [
